@@ -1,0 +1,57 @@
+"""Notebook conventions: one setup call, tolerance checks, and the output regenerator.
+
+Every chapter starts with::
+
+    import replearn_core as rl
+    device = rl.setup_notebook()
+
+and states its headline numbers through :func:`check`, which prints a line that
+does not depend on float noise (``VAE test -ELBO < 110 nats: OK``), so that nbval
+can compare stored and fresh outputs on 1 or 2 threads.
+
+``python -m replearn_core.run_notebooks`` regenerates the stored outputs.
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+
+from .devices import pick_device, seed_everything, set_threads
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class CheckFailed(AssertionError):
+    """A headline number of a chapter missed its stated bar."""
+
+
+def setup_notebook(seed: int = 0) -> torch.device:
+    """Fix threads (``$REPLEARN_NUM_THREADS``), seeds and figure style; return the device to use."""
+    import matplotlib
+
+    set_threads()
+    seed_everything(seed)
+    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.max_open_warning": 0,
+                                "axes.titlesize": 10, "axes.labelsize": 9})
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None:
+            ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+    except ImportError:  # pragma: no cover - outside IPython
+        pass
+    return pick_device()
+
+
+def check(name: str, value: float, op: str, bound: float, unit: str = "") -> bool:
+    """Print ``"<name> <op> <bound><unit>: OK"`` or raise :class:`CheckFailed` with the value."""
+    if op not in _OPS:
+        raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
+    ok = _OPS[op](value, bound)
+    line = f"{name} {op} {bound:g}{unit}"
+    if not ok:
+        raise CheckFailed(f"{line}: FAILED (value {value:.6g}{unit})")
+    print(f"{line}: OK")
+    return True

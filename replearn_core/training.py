@@ -1,0 +1,256 @@
+"""The book's one training loop, its history record, and cached, atomic checkpoints.
+
+``fit`` trains any :class:`~replearn_core.models.base.BaseModel`: for every batch
+it runs the model's phases in order, each with its own optimizer, and records the
+named loss terms. Loss values stay on the device and are read back once per epoch
+(plus a cheap finiteness check), so the loop does not stall a GPU with a
+``.item()`` per step.
+
+``train_or_load`` caches a trained model under a hash of its configuration.
+Checkpoints are written atomically (temporary file, then rename) and read with
+``torch.load(..., weights_only=True)``, which never unpickles code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import BaseConfig, TrainConfig, config_hash
+from .data import DeviceBatches, mnist_tensors
+from .devices import pick_device, seed_everything, synchronize
+from .models.base import BaseModel, build_model
+from .paths import cache_dir
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term became NaN or infinite; training was stopped."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is corrupt, unreadable or belongs to another configuration."""
+
+
+@dataclass
+class History:
+    """Loss terms per optimisation step and per epoch (epoch = mean over its steps)."""
+
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    epochs: dict[str, list[float]] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "epochs": self.epochs, "epoch_seconds": self.epoch_seconds}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(steps={k: list(v) for k, v in d["steps"].items()},
+                   epochs={k: list(v) for k, v in d["epochs"].items()},
+                   epoch_seconds=list(d["epoch_seconds"]))
+
+    def last(self, name: str) -> float:
+        """The mean of term ``name`` over the last epoch."""
+        return self.epochs[name][-1]
+
+
+def _is_main_process() -> bool:
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
+        optimizers: dict[str, torch.optim.Optimizer] | None = None,
+        progress: bool = True, desc: str | None = None,
+        on_step: Callable[[int, BaseModel], None] | None = None,
+        on_epoch: Callable[[int, BaseModel, History], None] | None = None,
+        nan_check_every: int | None = None,
+        history: History | None = None) -> History:
+    """Train ``model`` for ``train.epochs`` epochs over ``batches``; return its :class:`History`.
+
+    * ``optimizers``: one per phase of the model (default: ``model.configure_optimizers(train)``).
+    * ``on_step(step, model)`` is called after every optimisation step (steps count from 1);
+      ``on_epoch(epoch, model, history)`` after every epoch (epochs count from 1).
+    * A NaN or infinite loss term raises :class:`TrainingDiverged` naming the term, epoch
+      and step. The check runs every step on the CPU and every ``nan_check_every`` steps
+      (default 50) on a GPU, where reading a value back costs a synchronisation.
+    """
+    if optimizers is None:
+        optimizers = model.configure_optimizers(train)
+    missing = [p for p in model.phases if p not in optimizers]
+    if missing:
+        raise ValueError(f"optimizers: no optimizer for phase(s) {missing} of {type(model).__name__}")
+    device = batches.device
+    if nan_check_every is None:
+        nan_check_every = 1 if device.type == "cpu" else 50
+    history = history if history is not None else History()
+    seed_everything(train.seed + 1)  # noise drawn during training (e.g. reparameterisation) is seeded too
+    model.train()
+    names: list[str] | None = None
+    step = sum(len(v) for v in list(history.steps.values())[:1])
+    epochs = range(1, train.epochs + 1)
+    bar = tqdm(total=train.epochs * len(batches), desc=desc or type(model).__name__, disable=not progress,
+               leave=False, mininterval=1.0)
+    try:
+        for epoch in epochs:
+            synchronize(device)
+            start = time.perf_counter()
+            rows: list[torch.Tensor] = []
+            pending = 0
+            for batch in batches:
+                terms: dict[str, torch.Tensor] = {}
+                for phase in model.phases:
+                    opt = optimizers[phase]
+                    opt.zero_grad(set_to_none=True)
+                    out = model(*batch, phase=phase)
+                    out.loss.backward()
+                    opt.step()
+                    terms.update(out.terms)
+                if names is None:
+                    names = list(terms)
+                row = torch.stack([terms[n].detach().float() for n in names])
+                rows.append(row)
+                step += 1
+                pending += 1
+                if pending >= nan_check_every:
+                    _check_finite(torch.stack(rows[-pending:]), names, epoch, step)
+                    pending = 0
+                if on_step is not None:
+                    on_step(step, model)
+                bar.update(1)
+            table = torch.stack(rows).cpu()
+            _check_finite(table, names, epoch, step)
+            synchronize(device)
+            history.epoch_seconds.append(time.perf_counter() - start)
+            for j, name in enumerate(names):
+                history.steps.setdefault(name, []).extend(table[:, j].tolist())
+                history.epochs.setdefault(name, []).append(float(table[:, j].mean()))
+            bar.set_postfix({n: f"{history.epochs[n][-1]:.4g}" for n in names[:3]})
+            if on_epoch is not None:
+                on_epoch(epoch, model, history)
+    finally:
+        bar.close()
+    model.eval()
+    return history
+
+
+def _check_finite(table: torch.Tensor, names: list[str], epoch: int, step: int) -> None:
+    bad = ~torch.isfinite(table)
+    if bad.any():
+        first_row, col = (int(i) for i in torch.nonzero(bad)[0])
+        at_step = step - len(table) + first_row + 1
+        value = float(table[first_row, col])
+        raise TrainingDiverged(
+            f"loss term {names[col]!r} became {value} at epoch {epoch}, step {at_step}; training stopped "
+            "(try a lower learning rate, check the inputs, or the loss for log(0))")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path | None:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    In a data-parallel run only rank 0 writes; other ranks return ``None``.
+    """
+    if not _is_main_process():
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint with ``weights_only=True``; raise :class:`CheckpointError` if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, garbage bytes, pickled code...
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); "
+                              "delete it to train again") from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise CheckpointError(f"checkpoint {path} has no state_dict; delete it to train again")
+    return payload
+
+
+@dataclass
+class Trained:
+    """A model returned by :func:`train_or_load`, with its history and where it is cached."""
+
+    model: BaseModel
+    history: History
+    path: Path | None
+    loaded: bool  # True when it came from the cache rather than from training now
+    train: TrainConfig
+
+
+def default_batches(model: BaseModel, train: TrainConfig, device: torch.device) -> DeviceBatches:
+    """MNIST training batches on ``device`` shaped for ``model`` (flat vectors or images)."""
+    if train.dataset != "mnist":
+        raise ValueError(f"dataset: no default batches for {train.dataset!r}; pass batches= explicitly")
+    x, y = mnist_tensors("train", device, flatten=not model.image_input, subset=train.train_subset)
+    return DeviceBatches(x, y, batch_size=train.batch_size, shuffle=True, seed=train.seed)
+
+
+def checkpoint_path(model_config: BaseConfig, train: TrainConfig, data_key: str = "") -> Path:
+    key = config_hash(model_config, train) + (f"-{data_key}" if data_key else "")
+    return cache_dir() / f"{type(model_config).__name__}-{key}.pt"
+
+
+def train_or_load(model_config: BaseConfig, train: TrainConfig = TrainConfig(), *,
+                  device: torch.device | str | None = None,
+                  batches: DeviceBatches | None = None, data_key: str = "",
+                  cache: bool = True, progress: bool = True,
+                  on_step: Callable[[int, BaseModel], None] | None = None,
+                  on_epoch: Callable[[int, BaseModel, History], None] | None = None) -> Trained:
+    """Return the model for these configs, loading it from the cache or training and caching it.
+
+    ``batches`` overrides the default MNIST batches; then give a ``data_key`` naming that
+    data, since it becomes part of the cache key. Callbacks run only when training happens.
+    A corrupt cached checkpoint raises :class:`CheckpointError`; it is never silently replaced.
+    """
+    device = pick_device(device)
+    path = checkpoint_path(model_config, train, data_key) if cache else None
+    seed_everything(train.seed)
+    model = build_model(model_config).to(device)
+    if path is not None and path.exists():
+        payload = load_checkpoint(path, map_location=device)
+        if payload.get("model_config") != model_config.to_dict() or payload.get("train_config") != train.to_dict():
+            raise CheckpointError(f"checkpoint {path} was written for another configuration; delete it")
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        return Trained(model, History.from_dict(payload["history"]), path, True, train)
+    if batches is None:
+        batches = default_batches(model, train, device)
+    history = fit(model, batches, train, progress=progress, on_step=on_step, on_epoch=on_epoch,
+                  desc=type(model).__name__)
+    if path is not None:
+        save_checkpoint(path, {
+            "model_config": model_config.to_dict(),
+            "train_config": train.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "history": history.to_dict(),
+            "meta": {"device": str(device), "torch": str(torch.__version__),
+                     "train_seconds": float(sum(history.epoch_seconds))},
+        })
+    return Trained(model, history, path, False, train)
+
