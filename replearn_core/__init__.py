@@ -17,3 +17,5 @@ __version__ = "0.1.0"
 from .notebook import CheckFailed, check, setup_notebook  # noqa: E402
 from . import metrics, plots  # noqa: E402
 from . import losses, models  # noqa: E402
+from . import zoo  # noqa: E402
+from .zoo import book_model  # noqa: E402

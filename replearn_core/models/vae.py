@@ -1,0 +1,221 @@
+"""Variational autoencoder (report 3.6-3.8; Kingma and Welling 2014).
+
+The encoder maps an image x to the parameters of a diagonal Gaussian posterior
+``q(z|x) = N(mu(x), diag(exp(logvar(x))))``; the decoder maps a code z to Bernoulli pixel
+logits, ``p(x|z)``; the prior is ``p(z) = N(0, I)``. Training minimises the negative
+evidence lower bound, in nats per image,
+
+    -L(q) = E_{z~q(z|x)}[-log p(x|z)] + KL(q(z|x) || p(z))
+          =        "recon"             +       "kl"
+
+with one reparameterised sample ``z = mu + exp(logvar / 2) * eps, eps ~ N(0, I)`` for the
+expectation (so gradients reach ``mu`` and ``logvar`` through z) and the closed-form KL.
+
+The architecture is given at construction (the report's object-oriented design):
+``VAEConfig(hidden=(400, 100, 10), latent_dim=2)`` is the report's 784-400-100-10-2 encoder
+with the mirrored decoder 2-10-100-400-784, ``VAEConfig(hidden=(400,), latent_dim=20)`` the
+784-400-20 network of pytorch/examples' MNIST VAE.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive_int, require
+from ..losses import bernoulli_nll, gaussian_kl
+from .base import BaseModel, ModelOutput, mlp, register
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class VAEConfig(BaseConfig):
+    """``input_dim -> hidden[0] -> ... -> hidden[-1] -> (mu, logvar)`` of size ``latent_dim``; decoder mirrored."""
+
+    input_dim: int = 784
+    hidden: tuple[int, ...] = (400,)
+    latent_dim: int = 20
+    activation: str = "relu"
+
+    def validate(self) -> None:
+        check_positive_int(self, "input_dim", "latent_dim")
+        require(isinstance(self.hidden, tuple), "hidden",
+                f"must be a tuple of layer sizes (e.g. (400, 100, 10)), got {self.hidden!r}")
+        if self.hidden:
+            check_layer_sizes(self, "hidden")
+        require(self.activation in ACTIVATIONS, "activation",
+                f"must be one of {ACTIVATIONS}, got {self.activation!r}")
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Encoder sizes down to the latent, e.g. (784, 400, 100, 10, 2)."""
+        return (self.input_dim, *self.hidden, self.latent_dim)
+
+    def describe(self) -> str:
+        """``"784-400-100-10-2"`` style name of the encoder (the decoder mirrors it)."""
+        return "-".join(str(s) for s in self.layer_sizes)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` and ``eps ~ N(0, I)``.
+
+    The noise is an input, not a function of the parameters, so ``dz/dmu = 1`` and
+    ``dz/dlogvar = sigma * eps / 2``: back-propagation runs through the sample.
+    """
+    eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+@register(VAEConfig)
+class VAE(BaseModel):
+    """A Gaussian-encoder, Bernoulli-decoder VAE whose layer sizes come from :class:`VAEConfig`."""
+
+    def __init__(self, config: VAEConfig = VAEConfig()):
+        super().__init__(config)
+        sizes = (config.input_dim, *config.hidden)
+        # shared trunk, then two linear heads: mu and log sigma^2
+        self.encoder = mlp(sizes, config.activation, final_activation=config.activation) if config.hidden \
+            else nn.Identity()
+        self.mu = nn.Linear(sizes[-1], config.latent_dim)
+        self.logvar = nn.Linear(sizes[-1], config.latent_dim)
+        self.decoder = mlp((config.latent_dim, *config.hidden[::-1], config.input_dim), config.activation,
+                           final_activation=None)  # logits of Bernoulli pixels
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameters of q(z|x): ``(mu, logvar)``, each [N, latent_dim]."""
+        h = self.encoder(x.reshape(len(x), -1))
+        return self.mu(h), self.logvar(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean ``mu(x)``: the deterministic code used for plots and probes."""
+        return self.encode_distribution(x)[0]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities p(x|z) in [0, 1], [N, input_dim] (the mean of the Bernoulli decoder)."""
+        return torch.sigmoid(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean of each image."""
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images decoded from prior codes ``z ~ N(0, I)`` (pixel probabilities, [n, input_dim])."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        return self.decode(z)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss",
+                generator: torch.Generator | None = None) -> ModelOutput:
+        """One-sample estimate of the negative ELBO (nats per image) and its two terms."""
+        mu, logvar = self.encode_distribution(x)
+        z = reparameterize(mu, logvar, generator)
+        logits = self.decode_logits(z)
+        recon = bernoulli_nll(logits, x)
+        kl = gaussian_kl(mu, logvar)
+        loss = recon + kl
+        return ModelOutput(loss=loss, terms={"neg_elbo": loss, "recon": recon, "kl": kl}, z=mu, recon=logits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@torch.no_grad()
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Test negative ELBO in nats per image, with its ``recon`` and ``kl`` terms.
+
+    Single-sample estimate, as in pytorch/examples' ``test()``: one reparameterised z per image
+    for the reconstruction expectation, the KL in closed form; averaged over all images.
+    The noise comes from a generator seeded with ``seed``, so the number is reproducible.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    recon = kl = 0.0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        out = model(xb, generator=gen)
+        recon += float(out.terms["recon"]) * len(xb)
+        kl += float(out.terms["kl"]) * len(xb)
+    n = len(x)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+
+
+@torch.no_grad()
+def importance_weighted_nll(model: VAE, x: torch.Tensor, k: int = 64, batch_size: int = 250,
+                            seed: int = 0) -> float:
+    """``-log p(x)`` estimated with ``k`` importance samples from q(z|x), nats per image (batch mean).
+
+    ``log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)`` (Burda et al. 2016): the bound is
+    the ELBO for ``k = 1`` and tightens towards ``log p(x)`` as ``k`` grows, so the returned value
+    lies below the negative ELBO and decreases with ``k``.
+    """
+    if k < 1:
+        raise ValueError(f"k: must be a positive number of importance samples, got {k}")
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].reshape(min(batch_size, len(x) - i), -1)
+        mu, logvar = model.encode_distribution(xb)
+        eps = torch.randn((k, *mu.shape), device=device, dtype=mu.dtype, generator=gen)
+        z = mu + torch.exp(0.5 * logvar) * eps                       # [k, B, d]
+        log_q = (-0.5 * (eps.pow(2) + logvar + LOG_2PI)).sum(-1)     # log N(z; mu, sigma^2)
+        log_pz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1)               # log N(z; 0, I)
+        logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(k, len(xb), -1)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, xb.expand(k, -1, -1), reduction="none").sum(-1)
+        log_w = log_px_z + log_pz - log_q
+        log_px = torch.logsumexp(log_w, dim=0) - math.log(k)
+        total += float(-log_px.sum())
+    return total / len(x)
+
+
+def quantile_grid(n: int = 20, lo: float = 0.05, hi: float = 0.95) -> tuple[np.ndarray, torch.Tensor]:
+    """A grid of 2-d codes at Gaussian quantiles (Kingma and Welling's figure 4).
+
+    Returns the ``n`` axis values ``norm.ppf(linspace(lo, hi, n))`` and the ``[n * n, 2]`` codes,
+    row-major with z2 decreasing down the rows and z1 increasing along them (as on a plot).
+    Equal steps in probability give equal prior mass to every cell of the grid.
+    """
+    from scipy.stats import norm
+
+    if not (0 < lo < hi < 1):
+        raise ValueError(f"lo, hi: quantile levels must satisfy 0 < lo < hi < 1, got {lo}, {hi}")
+    values = norm.ppf(np.linspace(lo, hi, n))
+    z1, z2 = np.meshgrid(values, values[::-1])
+    codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
+    return values, codes
+
+
+# ---------------------------------------------------------------------------------------------
+# The book's VAEs (chapter 06_vae), loaded elsewhere with rl.book_model("vae_2d") / ("vae_20d").
+
+
+def _register_book_models() -> None:
+    from .. import zoo
+
+    # The report's 784-400-100-10-2 VAE (figures 15-17); 2-d so it can be drawn and compared
+    # with the adversarial autoencoder of chapter 08 at the same latent size.
+    zoo.add("vae_2d", VAEConfig(hidden=(400, 100, 10), latent_dim=2),
+            TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0), "06_vae")
+    # pytorch/examples' MNIST VAE (784-400-20), at its defaults: 10 epochs, batch 128, Adam 1e-3.
+    zoo.add("vae_20d", VAEConfig(hidden=(400,), latent_dim=20),
+            TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0), "06_vae")
+
+
+_register_book_models()
