@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
 NBVAL := $(BIN)/python -m pytest --nbval $(NOTEBOOKS) --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=1800 -p no:cacheprovider
 
-.PHONY: install book test test-unit test-notebooks test-browser test-slow notebooks chromium bench sweep compare clean
+.PHONY: install npm book test test-unit test-notebooks test-browser test-slow notebooks chromium bench sweep compare clean
 
 # Create the virtual environment if missing and install the project with its test tools.
 $(STAMP): pyproject.toml
@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The HTML book, rendered from the outputs stored in the notebooks, into _build/html.
-book: install
+# book_assets vendors MathJax from the npm registry (once; git-ignored), so that the built
+# pages request nothing from other hosts, and checks the latent explorers' decoder files.
+book: install npm
 	$(BIN)/python -m replearn_core.book_assets
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "book: open _build/html/index.html"
@@ -43,6 +45,16 @@ test-browser: install chromium
 
 test-slow: install
 	$(BIN)/python -m pytest tests -m slow -p no:cacheprovider
+
+# npm (Node.js) to vendor MathJax for the offline book (installed with apt-get when missing and we are root).
+npm:
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's npm to vendor MathJax for the offline book"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else \
+	    echo "The book build needs npm once (to vendor MathJax): run 'sudo apt-get install npm' and retry." >&2; exit 1; \
+	  fi; }
 
 # Debian's Chromium for the browser tests (installed with apt-get when missing and we are root).
 chromium:

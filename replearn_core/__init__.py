@@ -19,3 +19,5 @@ from . import metrics, plots  # noqa: E402
 from . import losses, models  # noqa: E402
 from . import zoo  # noqa: E402
 from .zoo import book_model  # noqa: E402
+from . import explorer  # noqa: E402
+from . import traversal, widgets  # noqa: E402

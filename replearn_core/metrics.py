@@ -123,3 +123,22 @@ def sample_quality(classifier, images: torch.Tensor, real_images: torch.Tensor |
         fb = torch.cat([classifier.features(real_images[i:i + 2000]) for i in range(0, len(real_images), 2000)])
         out["frechet_distance"] = frechet_distance(fa, fb)
     return out
+
+
+@torch.no_grad()
+def pca_reconstruction_mse(x_fit: torch.Tensor, x_test: torch.Tensor, k: int) -> float:
+    """Mean squared error per pixel of ``x_test`` rebuilt from ``k`` principal components of ``x_fit``.
+
+    The linear baseline of an autoencoder with a ``k``-dimensional code: PCA is the best
+    rank-``k`` linear reconstruction (in squared error) of the fitting data. Reconstructions
+    are clipped to the pixel range [0, 1] before scoring.
+    """
+    a = x_fit.reshape(len(x_fit), -1).double()
+    b = x_test.reshape(len(x_test), -1).double()
+    if not (isinstance(k, int) and 1 <= k <= min(a.shape)):
+        raise ValueError(f"k: must be an integer in [1, {min(a.shape)}], got {k!r}")
+    mean = a.mean(0)
+    _, _, vt = torch.linalg.svd(a - mean, full_matrices=False)
+    basis = vt[:k]
+    recon = ((b - mean) @ basis.T @ basis + mean).clamp(0, 1)
+    return float(((recon - b) ** 2).mean())

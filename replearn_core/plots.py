@@ -97,3 +97,196 @@ def plot_latent_scatter(codes, labels, title: str | None = None, ax=None, s: flo
         ax.set_title(title)
     ax.legend(markerscale=4, fontsize=7, ncol=2, title="digit", title_fontsize=7)
     return ax
+
+
+def plot_mean_std(curves: dict, xlabel: str, ylabel: str, title: str | None = None, ax=None,
+                  marker: str = "o", errorbars: bool = False):
+    """Curves with a +-1 std band (or error bars): ``curves[name] = (x, mean, std)``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, (x, mean, std) in curves.items():
+        x, mean, std = (np.asarray(v, dtype=float) for v in (x, mean, std))
+        if errorbars:
+            ax.errorbar(x, mean, yerr=std, marker=marker, capsize=3, label=name)
+        else:
+            line, = ax.plot(x, mean, marker=marker, label=name)
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_histograms(series: dict, bins, xlabel: str, ylabel: str = "count", title: str | None = None, ax=None,
+                    vlines: dict | None = None, logy: bool = False):
+    """Overlaid histograms of named value sets; ``vlines`` maps a label to an x position to mark."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in series.items():
+        ax.hist(_to_numpy(values).ravel(), bins=bins, alpha=0.55, label=name)
+    for label, x in (vlines or {}).items():
+        ax.axvline(x, color="k", linestyle="--", linewidth=1, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def show_weight_tiles(weights, nrow: int, title: str | None = None, ax=None, side: int = 28,
+                      colorbar: bool = True):
+    """Rows of a weight matrix [n, side*side] as image tiles, each scaled by its own max |weight|.
+
+    Red is positive, blue negative, white zero (``RdBu_r``); the colorbar is in units of the
+    tile's largest absolute weight, since units differ in scale.
+    """
+    w = torch.as_tensor(_to_numpy(weights), dtype=torch.float32)
+    w = w / w.abs().amax(1, keepdim=True).clamp_min(1e-12)
+    ax = show_images(w.reshape(len(w), side, side), nrow=nrow, title=title, ax=ax, cmap="RdBu_r",
+                     vmin=-1.0, vmax=1.0)
+    if colorbar:
+        plt.colorbar(ax.images[0], ax=ax, fraction=0.046, pad=0.02,
+                     label="weight / max |weight| of the unit")
+    return ax
+
+
+def plot_latent_trisurf(points, labels, title: str | None = None, max_points: int = 400,
+                        axis_labels: Sequence[str] = ("PC 1", "PC 2", "PC 3"), ncols: int = 5,
+                        panel_size: float = 2.6, cmap: str = "viridis"):
+    """Report figure 7: one 3-D tri-surf panel per digit of the 3-d ``points`` [N, 3] of that digit.
+
+    Each panel triangulates the digit's first ``max_points`` points in the (axis 1, axis 2)
+    plane (Delaunay) and lifts every vertex to its third coordinate, colour-coded by height.
+    All panels share the same axis limits (the 1st-99th percentiles of all points), so the
+    panels show where in the common space each digit lives. Returns the figure.
+    """
+    from matplotlib.tri import Triangulation
+
+    pts, labels = _to_numpy(points).astype(float), _to_numpy(labels).astype(int)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points: expected an [N, 3] array, got shape {pts.shape}")
+    digits = sorted(set(labels.tolist()))
+    lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
+    nrows = -(-len(digits) // ncols)
+    fig = plt.figure(figsize=(panel_size * ncols, panel_size * nrows + 0.4))
+    for i, d in enumerate(digits):
+        ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
+        p = pts[labels == d][:max_points]
+        _, keep = np.unique(np.round(p[:, :2], 6), axis=0, return_index=True)  # Delaunay needs distinct xy
+        p = p[np.sort(keep)]
+        tri = Triangulation(p[:, 0], p[:, 1])
+        ax.plot_trisurf(tri, p[:, 2], cmap=cmap, vmin=lo[2], vmax=hi[2], linewidth=0.1, edgecolor="none",
+                        antialiased=False, alpha=0.9)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_zlim(lo[2], hi[2])
+        ax.set_title(f"digit {d} ({len(p)} codes)", fontsize=9)
+        ax.set_xlabel(axis_labels[0], fontsize=7, labelpad=-8)
+        ax.set_ylabel(axis_labels[1], fontsize=7, labelpad=-8)
+        ax.set_zlabel(axis_labels[2], fontsize=7, labelpad=-8)
+        ax.tick_params(labelsize=5, pad=-3)
+        ax.view_init(elev=25, azim=-60)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grouped_bars(categories: Sequence[str], series: dict, xlabel: str, ylabel: str,
+                      title: str | None = None, ax=None, ylim=None):
+    """Bars of several named series side by side for each category (``series[name]`` = one value per category)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(5, 0.55 * len(categories) * max(1, len(series))), 3.5))
+    x = np.arange(len(categories))
+    width = 0.8 / max(1, len(series))
+    for j, (name, values) in enumerate(series.items()):
+        ax.bar(x + (j - (len(series) - 1) / 2) * width, _to_numpy(values).astype(float), width, label=name)
+    ax.set_xticks(x)
+    ax.set_xticklabels(categories)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_reparameterisation_diagram(axes=None):
+    """The VAE's computation graph without and with the reparameterisation trick (report figure 14).
+
+    Rectangles are deterministic nodes, red ellipses random ones; solid black arrows are the
+    forward pass, dashed green arrows the gradient of the reconstruction loss, a red cross
+    where back-propagation cannot pass. Returns the two axes.
+    """
+    from matplotlib.patches import Ellipse, FancyBboxPatch
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12.5, 4.8))
+    green, red = "#1b9e4b", "#b2182b"
+
+    def box(ax, xy, text, w=1.6, h=0.8, color="#dbe9f6"):
+        ax.add_patch(FancyBboxPatch((xy[0] - w / 2, xy[1] - h / 2), w, h, boxstyle="round,pad=0.05",
+                                    fc=color, ec="k", lw=1))
+        ax.text(*xy, text, ha="center", va="center", fontsize=9)
+
+    def rnd(ax, xy, text, w=2.1, h=0.95):
+        ax.add_patch(Ellipse(xy, w, h, fc="#f8d3cf", ec=red, lw=1.2))
+        ax.text(*xy, text, ha="center", va="center", fontsize=9)
+
+    def arrow(ax, a, b, grad=False, shrink=18, rad=0.0):
+        ax.annotate("", xy=b, xytext=a, arrowprops=dict(
+            arrowstyle="-|>", color=green if grad else "k", lw=1.4 if grad else 1.1,
+            linestyle="--" if grad else "-", shrinkA=shrink, shrinkB=shrink, connectionstyle=f"arc3,rad={rad}"))
+
+    X, ENC, MU, SIG, Z, DEC, LOSS = (0.8, 3.0), (2.6, 3.0), (4.4, 4.4), (4.4, 1.6), (6.5, 3.0), (8.7, 3.0), (8.7, 5.5)
+    titles = ["Without the trick: z is drawn from $q_\\phi(z|x)$",
+              "With the trick: $z = \\mu + \\sigma \\odot \\varepsilon$, the noise is an input"]
+    for ax, title in zip(axes, titles):
+        ax.set_xlim(-0.1, 10.1)
+        ax.set_ylim(-0.2, 6.3)
+        ax.axis("off")
+        ax.set_title(title)
+        box(ax, X, "image x", w=1.3)
+        box(ax, ENC, "encoder\n$q_\\phi(z|x)$")
+        box(ax, MU, "$\\mu(x)$", w=1.1, h=0.7)
+        box(ax, SIG, "$\\sigma(x)$", w=1.1, h=0.7)
+        box(ax, DEC, "decoder\n$p_\\theta(x|z)$")
+        box(ax, LOSS, "loss $= -\\log p_\\theta(x|z)$\n$+\\ \\mathrm{KL}(q_\\phi(z|x)\\,\\|\\,p(z))$", w=2.3, h=0.9,
+            color="#fff2cc")
+        arrow(ax, X, ENC, shrink=28)
+        arrow(ax, ENC, MU, shrink=24)
+        arrow(ax, ENC, SIG, shrink=24)
+        arrow(ax, MU, Z, shrink=22)
+        arrow(ax, SIG, Z, shrink=22)
+        arrow(ax, Z, DEC, shrink=34)
+        arrow(ax, DEC, LOSS, shrink=20)
+        arrow(ax, (7.6, 5.3), (6.9, 3.55), grad=True, shrink=2, rad=0.25)   # back through the decoder to z
+        arrow(ax, (5.8, 3.5), (4.9, 4.55), grad=True, shrink=2, rad=0.3)    # z -> mu
+        arrow(ax, (5.8, 2.5), (4.9, 1.45), grad=True, shrink=2, rad=-0.3)   # z -> sigma
+    ax = axes[0]
+    rnd(ax, Z, "$z \\sim \\mathcal{N}(\\mu, \\sigma^2)$")
+    for xy in ((5.45, 4.25), (5.45, 1.75)):
+        ax.text(*xy, "\u2717", color=red, fontsize=20, ha="center", va="center")
+    ax.text(4.9, 0.2, "a draw is not a differentiable function of (\u03bc, \u03c3): back-propagation\n"
+            "of the reconstruction loss stops at z", ha="center", fontsize=9, color=red)
+    ax = axes[1]
+    box(ax, Z, "$z = \\mu + \\sigma \\odot \\varepsilon$", w=1.9)
+    rnd(ax, (6.5, 0.6), "$\\varepsilon \\sim \\mathcal{N}(0, I)$")
+    arrow(ax, (6.5, 0.6), Z, shrink=16)
+    ax.text(5.45, 4.55, "$\\partial z / \\partial \\mu = 1$", color=green, fontsize=9, ha="left")
+    ax.text(5.45, 1.3, "$\\partial z / \\partial \\sigma = \\varepsilon$", color=green, fontsize=9, ha="left")
+    ax.plot([], [], color="k", lw=1.1, label="forward pass")
+    ax.plot([], [], color=green, lw=1.4, linestyle="--", label="gradient of the loss")
+    ax.plot([], [], marker="o", ls="", mfc="#f8d3cf", mec=red, label="random node")
+    ax.plot([], [], marker="s", ls="", mfc="#dbe9f6", mec="k", label="deterministic node")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return axes

@@ -8,3 +8,4 @@ from .autoencoder import Autoencoder, AutoencoderConfig, encode_dataset  # noqa:
 from .vae import VAE, VAEConfig, evaluate_elbo, importance_weighted_nll, quantile_grid  # noqa: E402
 from .sparse import SparseAutoencoder, SparseAutoencoderConfig  # noqa: E402
 from .aae import AAEConfig, AdversarialAutoencoder, sample_prior, train_with_snapshots  # noqa: E402
+from .dcgan import DCGAN, ConvBlock, DCGANConfig, conv_output_size, conv_transpose_output_size  # noqa: E402

@@ -1,0 +1,586 @@
+"""Speed benchmark: pytorch/examples-style training loops against replearn's ``fit``.
+
+``python -m replearn_core.bench`` trains, one after the other in the same process and on the
+same device,
+
+* **VAE**: the MNIST VAE of pytorch/examples (784-400-20, ReLU, batch 128, Adam 1e-3), once
+  written like ``pytorch/examples/vae/main.py`` (torchvision ``MNIST`` + ``DataLoader`` +
+  ``ToTensor``, one ``.item()`` per batch) and once as ``rl.fit`` trains the book's
+  ``VAEConfig(hidden=(400,), latent_dim=20)`` (the data set is one tensor on the device,
+  batches are index-selects, loss terms are read back once per epoch);
+* **DCGAN**: the 64x64 DCGAN of ``pytorch/examples/dcgan/main.py`` (``--dataset mnist``:
+  ``Resize(64)``, batch 64, Adam 2e-4, betas (0.5, 0.999)), naive against ``rl.fit`` on
+  ``DCGANConfig.pytorch_examples(64)``, the same architecture.
+
+For each it reports the median epoch time after a warm-up epoch, the ratio naive / replearn and
+a quality number of each (VAE: test negative ELBO in nats per image, which must agree within
+noise: speed must not be bought with worse training; DCGAN: the mean discriminator and
+generator losses of the timed iterations, and in full-epoch runs the Frechet distance of 5,000
+samples to the test digits in the book classifier's feature space). On a CPU a DCGAN epoch
+takes about half an hour, so there the DCGAN is timed over a limited number of iterations
+(``--dcgan-iterations``) and its epoch time is extrapolated (iterations per epoch times seconds
+per iteration); the output says so.
+
+It prints a table and, last, a line with the speed-ups, and writes
+``book/results/bench_<device>.json`` (``cpu`` or ``cuda``; ``--out`` to change) with the device
+name, torch version, commit and date. On a GPU the replearn side uses bfloat16 autocast and
+``torch.compile`` (``--amp`` / ``--compile`` to change); on the CPU plain float32.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import MNIST_FILES, _read_checked
+from .devices import pick_device, seed_everything, synchronize
+from .paths import data_dir, results_dir
+
+# ---------------------------------------------------------------------------------------------
+# Data for torchvision: the vendored MNIST, decompressed and checked
+
+
+@contextlib.contextmanager
+def torchvision_mnist_root():
+    """A temporary folder holding ``MNIST/raw/*-ubyte``, the uncompressed vendored MNIST files.
+
+    ``torchvision.datasets.MNIST(root, download=False)`` reads these IDX files. Each file is
+    decompressed from ``data/MNIST/raw/*.gz`` and its MD5 is checked against the official
+    checksum first (a corrupt file raises :class:`replearn_core.data.DataFileError`).
+    """
+    with tempfile.TemporaryDirectory(prefix="replearn-mnist-") as tmp:
+        raw = Path(tmp) / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for split in MNIST_FILES.values():
+            for name, md5 in split.values():
+                content = _read_checked(data_dir() / "MNIST" / "raw" / name, md5, "md5", decompress=True)
+                (raw / name[:-3]).write_bytes(content)
+        yield tmp
+
+
+# ---------------------------------------------------------------------------------------------
+# The naive baselines, written like pytorch/examples
+
+
+class ExamplesVAE(nn.Module):
+    """pytorch/examples' ``vae/main.py`` model, verbatim."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+def examples_vae_loss(recon_x, x, mu, logvar):
+    """Reconstruction + KL divergence losses summed over all elements and batch (pytorch/examples)."""
+    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return BCE + KLD
+
+
+def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=None) -> dict:
+    """pytorch/examples' VAE training (``main.py`` with ``--epochs epochs``), timed per epoch.
+
+    The per-batch ``loss.item()`` and the log line every 10 batches are kept (written to
+    ``log``, by default discarded); the per-epoch sample and reconstruction PNGs are left out.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    log = log if log is not None else io.StringIO()
+    batch_size, log_interval = 128, 10
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    kwargs = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+    train_loader = DataLoader(datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor()),
+                              batch_size=batch_size, shuffle=True, **kwargs)
+    test_loader = DataLoader(datasets.MNIST(root, train=False, transform=transforms.ToTensor()),
+                             batch_size=batch_size, shuffle=False, **kwargs)
+    model = ExamplesVAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    setup = time.perf_counter() - start
+
+    def train(epoch):
+        model.train()
+        train_loss = 0
+        for batch_idx, (data, _) in enumerate(train_loader):
+            data = data.to(device)
+            optimizer.zero_grad()
+            recon_batch, mu, logvar = model(data)
+            loss = examples_vae_loss(recon_batch, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+            if batch_idx % log_interval == 0:
+                print("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
+                    epoch, batch_idx * len(data), len(train_loader.dataset),
+                    100. * batch_idx / len(train_loader), loss.item() / len(data)), file=log)
+        print("====> Epoch: {} Average loss: {:.4f}".format(epoch, train_loss / len(train_loader.dataset)), file=log)
+        return train_loss / len(train_loader.dataset)
+
+    def test():
+        model.eval()
+        test_loss = 0
+        with torch.no_grad():
+            for data, _ in test_loader:
+                data = data.to(device)
+                recon_batch, mu, logvar = model(data)
+                test_loss += examples_vae_loss(recon_batch, data, mu, logvar).item()
+        return test_loss / len(test_loader.dataset)
+
+    seconds, train_losses = [], []
+    for epoch in range(1, epochs + 1):
+        synchronize(device)
+        t0 = time.perf_counter()
+        train_losses.append(train(epoch))
+        synchronize(device)
+        seconds.append(time.perf_counter() - t0)
+    torch.manual_seed(seed)
+    return {"epoch_seconds": seconds, "setup_seconds": setup, "train_loss": train_losses[-1], "test_loss": test(),
+            "iterations_per_epoch": len(train_loader)}
+
+
+class ExamplesGenerator(nn.Module):
+    """pytorch/examples' ``dcgan/main.py`` generator (nz=100, ngf=64, nc=1 for MNIST)."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+    def forward(self, input):
+        return self.main(input)
+
+
+class ExamplesDiscriminator(nn.Module):
+    """pytorch/examples' ``dcgan/main.py`` discriminator (ndf=64, nc=1 for MNIST)."""
+
+    def __init__(self, ndf: int = 64, nc: int = 1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+
+    def forward(self, input):
+        output = self.main(input)
+        return output.view(-1, 1).squeeze(1)
+
+
+def _examples_weights_init(m):
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        torch.nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        torch.nn.init.normal_(m.weight, 1.0, 0.02)
+        torch.nn.init.zeros_(m.bias)
+
+
+def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: int | None = None,
+                warmup_iterations: int = 3, seed: int = 1, outf: str | None = None, log=None) -> dict:
+    """pytorch/examples' DCGAN training loop on MNIST (``--dataset mnist``), timed.
+
+    Full epochs (``iterations=None``: the first is the warm-up) or, on slow devices,
+    ``warmup_iterations`` untimed then ``iterations`` timed iterations of the first epoch.
+    Kept from the original: ``Resize(64)`` + ``ToTensor`` + ``Normalize`` in a ``DataLoader``
+    with 2 workers, five ``.item()`` per iteration and the log line, the image grids every 100
+    iterations and the checkpoints after each epoch (into a temporary ``outf``).
+    """
+    import torchvision.utils as vutils
+    from torch.utils.data import DataLoader
+    from torchvision import datasets as dset, transforms
+
+    log = log if log is not None else io.StringIO()
+    nz, batch_size, lr, beta1, workers = 100, 64, 0.0002, 0.5, 2
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    dataset = dset.MNIST(root=root, download=False, transform=transforms.Compose([
+        transforms.Resize(64), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
+    dataloader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
+    netG = ExamplesGenerator(nz).to(device)
+    netG.apply(_examples_weights_init)
+    netD = ExamplesDiscriminator().to(device)
+    netD.apply(_examples_weights_init)
+    criterion = nn.BCELoss()
+    fixed_noise = torch.randn(batch_size, nz, 1, 1, device=device)
+    real_label, fake_label = 1, 0
+    optimizerD = torch.optim.Adam(netD.parameters(), lr=lr, betas=(beta1, 0.999))
+    optimizerG = torch.optim.Adam(netG.parameters(), lr=lr, betas=(beta1, 0.999))
+    setup = time.perf_counter() - start
+    tmp = tempfile.TemporaryDirectory(prefix="replearn-dcgan-") if outf is None else None
+    outf = tmp.name if tmp is not None else outf
+    seconds: list[float] = []
+    losses_d: list[float] = []
+    losses_g: list[float] = []
+    n_epochs = 1 if iterations is not None else epochs
+    try:
+        for epoch in range(n_epochs):
+            synchronize(device)
+            t0 = time.perf_counter()
+            for i, data in enumerate(dataloader, 0):
+                if iterations is not None and i == warmup_iterations:
+                    synchronize(device)
+                    t0 = time.perf_counter()
+                    losses_d.clear()
+                    losses_g.clear()
+                if iterations is not None and i == warmup_iterations + iterations:
+                    break
+                # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+                netD.zero_grad()
+                real_cpu = data[0].to(device)
+                batch_size = real_cpu.size(0)
+                label = torch.full((batch_size,), real_label, dtype=real_cpu.dtype, device=device)
+                output = netD(real_cpu)
+                errD_real = criterion(output, label)
+                errD_real.backward()
+                D_x = output.mean().item()
+                noise = torch.randn(batch_size, nz, 1, 1, device=device)
+                fake = netG(noise)
+                label.fill_(fake_label)
+                output = netD(fake.detach())
+                errD_fake = criterion(output, label)
+                errD_fake.backward()
+                D_G_z1 = output.mean().item()
+                errD = errD_real + errD_fake
+                optimizerD.step()
+                # (2) Update G network: maximize log(D(G(z)))
+                netG.zero_grad()
+                label.fill_(real_label)
+                output = netD(fake)
+                errG = criterion(output, label)
+                errG.backward()
+                D_G_z2 = output.mean().item()
+                optimizerG.step()
+                print("[%d/%d][%d/%d] Loss_D: %.4f Loss_G: %.4f D(x): %.4f D(G(z)): %.4f / %.4f"
+                      % (epoch, n_epochs, i, len(dataloader), errD.item(), errG.item(), D_x, D_G_z1, D_G_z2),
+                      file=log)
+                losses_d.append(errD.item())
+                losses_g.append(errG.item())
+                if i % 100 == 0:
+                    vutils.save_image(real_cpu, "%s/real_samples.png" % outf, normalize=True)
+                    fake = netG(fixed_noise)
+                    vutils.save_image(fake.detach(), "%s/fake_samples_epoch_%03d.png" % (outf, epoch),
+                                      normalize=True)
+            synchronize(device)
+            seconds.append(time.perf_counter() - t0)
+            if iterations is None:
+                torch.save(netG.state_dict(), "%s/netG_epoch_%d.pth" % (outf, epoch))
+                torch.save(netD.state_dict(), "%s/netD_epoch_%d.pth" % (outf, epoch))
+                losses_d_epoch, losses_g_epoch = list(losses_d), list(losses_g)
+                losses_d.clear()
+                losses_g.clear()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    if iterations is None:
+        losses_d, losses_g = losses_d_epoch, losses_g_epoch
+    return {"epoch_seconds": seconds, "setup_seconds": setup, "iterations_per_epoch": len(dataloader),
+            "timed_iterations": iterations, "d_loss": statistics.fmean(losses_d), "g_loss": statistics.fmean(losses_g),
+            "generator": netG}
+
+
+# ---------------------------------------------------------------------------------------------
+# replearn's side
+
+
+def replearn_vae(device: torch.device, epochs: int, seed: int = 1, **fit_options) -> dict:
+    """The book's 784-400-20 VAE trained by ``rl.fit`` on device-resident batches."""
+    from .config import TrainConfig
+    from .data import DeviceBatches, mnist_tensors
+    from .models.base import build_model
+    from .models.vae import VAEConfig, evaluate_elbo
+    from .training import fit
+
+    start = time.perf_counter()
+    x, y = mnist_tensors("train", device)
+    x_test, _ = mnist_tensors("test", device)
+    seed_everything(seed)
+    model = build_model(VAEConfig(hidden=(400,), latent_dim=20)).to(device)
+    train = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed)
+    batches = DeviceBatches(x, y, batch_size=train.batch_size, seed=seed)
+    setup = time.perf_counter() - start
+    history = fit(model, batches, train, progress=False, **fit_options)
+    return {"epoch_seconds": history.epoch_seconds, "setup_seconds": setup,
+            "train_loss": history.epochs["neg_elbo"][-1], "test_loss": evaluate_elbo(model, x_test)["neg_elbo"],
+            "iterations_per_epoch": len(batches)}
+
+
+def mnist_64(device: torch.device, n: int | None = None) -> torch.Tensor:
+    """The first ``n`` MNIST training images resized to 64x64 (bilinear, like ``Resize(64)``), in [0, 1]."""
+    from .data import mnist_tensors
+
+    x, _ = mnist_tensors("train", device, flatten=False, subset=n)
+    out = torch.empty(len(x), 1, 64, 64, device=device)
+    for i in range(0, len(x), 4096):  # in chunks, to bound the temporary memory
+        out[i:i + 4096] = F.interpolate(x[i:i + 4096], size=64, mode="bilinear", align_corners=False,
+                                        antialias=True).clamp_(0, 1)
+    return out
+
+
+def replearn_dcgan(device: torch.device, epochs: int = 1, iterations: int | None = None,
+                   warmup_iterations: int = 3, seed: int = 1, **fit_options) -> dict:
+    """``DCGANConfig.pytorch_examples(64)`` trained by ``rl.fit``; timed like :func:`naive_dcgan`.
+
+    With ``iterations``, the data set is cut to ``iterations`` batches, one warm-up "epoch" of
+    ``warmup_iterations`` batches is run, then one timed epoch of ``iterations`` batches.
+    """
+    from .config import TrainConfig
+    from .data import DeviceBatches
+    from .models.base import build_model
+    from .models.dcgan import DCGANConfig
+    from .training import fit
+
+    batch = 64
+    start = time.perf_counter()
+    x = mnist_64(device, None if iterations is None else iterations * batch)
+    y = torch.zeros(len(x), dtype=torch.long, device=device)
+    seed_everything(seed)
+    model = build_model(DCGANConfig.pytorch_examples(64)).to(device)
+    optimizers = model.configure_optimizers(TrainConfig(batch_size=batch, lr=2e-4))
+    setup = time.perf_counter() - start
+    full_epoch_iterations = math.ceil(60_000 / batch)
+    if iterations is None:
+        train = TrainConfig(epochs=epochs, batch_size=batch, lr=2e-4, seed=seed)
+        history = fit(model, DeviceBatches(x, y, batch_size=batch, seed=seed), train, optimizers=optimizers,
+                      progress=False, **fit_options)
+        seconds = history.epoch_seconds
+        last = slice(-full_epoch_iterations, None)
+    else:
+        warm = TrainConfig(epochs=1, batch_size=batch, lr=2e-4, seed=seed)
+        fit(model, DeviceBatches(x[:warmup_iterations * batch], y[:warmup_iterations * batch], batch_size=batch,
+                                 seed=seed), warm, optimizers=optimizers, progress=False, **fit_options)
+        history = fit(model, DeviceBatches(x, y, batch_size=batch, seed=seed + 1), warm, optimizers=optimizers,
+                      progress=False, **fit_options)
+        seconds = history.epoch_seconds
+        last = slice(None)
+    return {"epoch_seconds": seconds, "setup_seconds": setup, "iterations_per_epoch": full_epoch_iterations,
+            "timed_iterations": iterations, "d_loss": statistics.fmean(history.steps["d_loss"][last]),
+            "g_loss": statistics.fmean(history.steps["g_loss"][last]), "generator": model}
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+
+
+def epoch_time(result: dict) -> float:
+    """Median epoch seconds after the warm-up epoch; with limited iterations, seconds per iteration
+    times the iterations of a full epoch."""
+    if result.get("timed_iterations"):
+        return result["epoch_seconds"][-1] / result["timed_iterations"] * result["iterations_per_epoch"]
+    timed = result["epoch_seconds"][1:] or result["epoch_seconds"]
+    return statistics.median(timed)
+
+
+def generator_frechet(generate, device: torch.device, n: int = 5000, seed: int = 0) -> float:
+    """Frechet distance, in the book classifier's features, of ``n`` generated 64x64 images
+    (downsampled to 28x28) to ``n`` test digits. ``generate(z)`` maps z [n, 100] to images in [-1, 1]."""
+    from .data import mnist_tensors
+    from .metrics import frechet_distance
+    from .models.classifier import get_classifier
+
+    classifier = get_classifier(device)
+    z = torch.randn(n, 100, generator=torch.Generator().manual_seed(seed)).to(device)
+    with torch.no_grad():
+        fake = torch.cat([generate(z[i:i + 500]) for i in range(0, n, 500)])
+    fake = F.interpolate((fake.float() + 1) / 2, size=28, mode="area").clamp_(0, 1)
+    real, _ = mnist_tensors("test", device, flatten=False, subset=n)
+    return frechet_distance(classifier.features(fake), classifier.features(real))
+
+
+def _naive_generate(net):
+    def generate(z):
+        net.eval()
+        return net(z.view(len(z), -1, 1, 1))
+    return generate
+
+
+def _replearn_generate(model):
+    def generate(z):
+        return model.generate(z) * 2 - 1
+    return generate
+
+
+def default_fit_options(device: torch.device) -> dict:
+    """replearn's speed options for this device: none on a CPU; bfloat16 autocast and
+    ``torch.compile`` on a GPU."""
+    if device.type == "cuda":
+        return {"amp": "bfloat16", "compile": "max-autotune-no-cudagraphs"}
+    return {}
+
+
+def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: int = 2,
+                  dcgan_iterations: int | None = None, dcgan_warmup: int = 3, fit_options: dict | None = None,
+                  models: tuple[str, ...] = ("vae", "dcgan"), quality: bool | None = None,
+                  progress=print) -> dict:
+    """Run the naive and replearn loops of each model in ``models``; return the measurements."""
+    fit_options = default_fit_options(device) if fit_options is None else fit_options
+    quality = dcgan_iterations is None if quality is None else quality
+    rows = {}
+    with torchvision_mnist_root() as root:
+        if "vae" in models:
+            progress(f"VAE: pytorch/examples loop, {vae_epochs} epochs ...")
+            naive = naive_vae(root, device, vae_epochs)
+            progress(f"  epochs: {_fmt_list(naive['epoch_seconds'])} s; test loss {naive['test_loss']:.2f}")
+            progress(f"VAE: replearn fit, {vae_epochs} epochs {fit_options or ''} ...")
+            fast = _with_fallback(replearn_vae, device, vae_epochs, fit_options=fit_options, progress=progress)
+            progress(f"  epochs: {_fmt_list(fast['epoch_seconds'])} s; test loss {fast['test_loss']:.2f}")
+            rows["vae"] = _row(naive, fast, "test -ELBO (nats/image)", naive["test_loss"], fast["test_loss"])
+        if "dcgan" in models:
+            what = (f"{dcgan_warmup} warm-up + {dcgan_iterations} timed iterations" if dcgan_iterations
+                    else f"{dcgan_epochs} epochs")
+            progress(f"DCGAN 64x64: pytorch/examples loop, {what} ...")
+            naive = naive_dcgan(root, device, dcgan_epochs, dcgan_iterations, dcgan_warmup)
+            progress(f"  timed: {_fmt_list(naive['epoch_seconds'])} s")
+            progress(f"DCGAN 64x64: replearn fit, {what} {fit_options or ''} ...")
+            fast = _with_fallback(replearn_dcgan, device, dcgan_epochs, dcgan_iterations, dcgan_warmup,
+                                  fit_options=fit_options, progress=progress)
+            progress(f"  timed: {_fmt_list(fast['epoch_seconds'])} s")
+            row = _row(naive, fast, "D loss / G loss (timed iterations)", [naive["d_loss"], naive["g_loss"]],
+                       [fast["d_loss"], fast["g_loss"]])
+            row["timed_iterations"] = dcgan_iterations
+            row["extrapolated"] = dcgan_iterations is not None
+            if quality:
+                progress("  Frechet distance of 5,000 samples in classifier features ...")
+                row["naive_frechet"] = generator_frechet(_naive_generate(naive["generator"]), device)
+                row["replearn_frechet"] = generator_frechet(_replearn_generate(fast["generator"]), device)
+            rows["dcgan"] = row
+    return rows
+
+
+def _with_fallback(fn, *args, fit_options: dict, progress) -> dict:
+    """Run ``fn(*args, **fit_options)``; if a speed option fails (e.g. no compiler), say so and run without."""
+    try:
+        out = fn(*args, **fit_options)
+        out["fit_options"] = {k: str(v) for k, v in fit_options.items()}
+        return out
+    except Exception as exc:  # noqa: BLE001 - reported and recorded, then measured without the options
+        if not fit_options:
+            raise
+        progress(f"  fit options {fit_options} failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                 "measuring without them")
+        out = fn(*args)
+        out["fit_options"] = {"failed": f"{fit_options}: {type(exc).__name__}: {str(exc)[:200]}"}
+        return out
+
+
+def _fmt_list(values) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
+
+
+def _row(naive: dict, fast: dict, quality_name: str, naive_quality, fast_quality) -> dict:
+    t_naive, t_fast = epoch_time(naive), epoch_time(fast)
+    return {"naive_epoch_s": t_naive, "replearn_epoch_s": t_fast, "speedup": t_naive / t_fast,
+            "naive_epoch_seconds": naive["epoch_seconds"], "replearn_epoch_seconds": fast["epoch_seconds"],
+            "naive_setup_s": naive["setup_seconds"], "replearn_setup_s": fast["setup_seconds"],
+            "iterations_per_epoch": naive["iterations_per_epoch"], "quality_name": quality_name,
+            "naive_quality": naive_quality, "replearn_quality": fast_quality,
+            "fit_options": fast.get("fit_options", {})}
+
+
+def format_table(rows: dict) -> str:
+    lines = [f"{'model':<8} {'naive s/epoch':>14} {'replearn s/epoch':>17} {'speed-up':>9}   quality (naive | replearn)"]
+    for name, r in rows.items():
+        q = r["naive_quality"], r["replearn_quality"]
+        fmt = (lambda v: " / ".join(f"{x:.3f}" for x in v)) if isinstance(q[0], list) else (lambda v: f"{v:.2f}")
+        note = " (extrapolated from %d iterations)" % r["timed_iterations"] if r.get("extrapolated") else ""
+        lines.append(f"{name:<8} {r['naive_epoch_s']:>14.3f} {r['replearn_epoch_s']:>17.3f} "
+                     f"{r['speedup']:>8.1f}x   {r['quality_name']}: {fmt(q[0])} | {fmt(q[1])}{note}")
+        if "naive_frechet" in r:
+            lines.append(f"{'':<8} Frechet distance (classifier features): {r['naive_frechet']:.2f} | "
+                         f"{r['replearn_frechet']:.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replearn_core.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--models", default="vae,dcgan", help="comma-separated: vae, dcgan")
+    parser.add_argument("--vae-epochs", type=int, default=4, help="VAE epochs, the first is the warm-up")
+    parser.add_argument("--dcgan-epochs", type=int, default=2, help="DCGAN epochs on a GPU, the first is the warm-up")
+    parser.add_argument("--dcgan-iterations", type=int,
+                        help="time this many DCGAN iterations instead of full epochs (default: 20 on a CPU)")
+    parser.add_argument("--dcgan-warmup", type=int, default=3, help="untimed DCGAN iterations before them")
+    parser.add_argument("--amp", choices=["none", "bfloat16", "float16"], help="replearn's autocast "
+                        "(default: bfloat16 on a GPU, none on a CPU)")
+    parser.add_argument("--compile", help="replearn's torch.compile mode, or 'none' (default: "
+                        "max-autotune-no-cudagraphs on a GPU, none on a CPU)")
+    parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
+    args = parser.parse_args(argv)
+    from .results import provenance
+
+    device = pick_device(args.device)
+    options = default_fit_options(device)
+    if args.amp is not None:
+        options.pop("amp", None) if args.amp == "none" else options.update(amp=args.amp)
+    if args.compile is not None:
+        options.pop("compile", None) if args.compile == "none" else options.update(compile=args.compile)
+    iterations = args.dcgan_iterations
+    if iterations is None and device.type == "cpu":
+        iterations = 20
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = set(models) - {"vae", "dcgan"}
+    if unknown:
+        parser.error(f"--models: unknown {sorted(unknown)}; choose from vae, dcgan")
+    meta = provenance(device, command="python -m replearn_core.bench " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(f"device: {meta['device']} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']}", flush=True)
+    rows = run_benchmark(device, vae_epochs=args.vae_epochs, dcgan_epochs=args.dcgan_epochs,
+                         dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
+                         models=models, progress=lambda s: print(s, flush=True))
+    out = args.out or results_dir() / f"bench_{device.type}.json"
+    payload = {**meta, "device_type": device.type, "threads": torch.get_num_threads(), "results": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    print()
+    print(format_table(rows))
+    print(f"wrote {out}")
+    print("speed-ups (naive / replearn epoch time): " +
+          ", ".join(f"{name} {r['speedup']:.1f}x" for name, r in rows.items()))
+    return 0
+
+
+def _json_default(value):
+    if isinstance(value, nn.Module):
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""Latent space transfer: removing glasses from faces with two autoencoders (report section 5).
+
+Two *domains* of Olivetti faces: ``GLASSES`` (label 1) and ``NO_GLASSES`` (label 0). Each
+domain has its own decoder; a face with glasses is encoded, and decoded by the decoder of
+the *other* domain, which has only ever produced faces without glasses.
+
+Two ways to make the latent space "shared" (:class:`TransferConfig.design`):
+
+* ``"shared_encoder"``, the common way (as in UNIT / "face swap" autoencoders): ONE encoder
+  ``f`` for both domains and one decoder per domain, ``g_glasses`` and ``g_no_glasses``.
+  The code ``h = f(x)`` of every face lives in one space by construction, and because the
+  decoder already knows the domain, ``f`` gains nothing by coding the glasses themselves.
+* ``"two_autoencoders"``, the report's variant: two complete autoencoders ``(f_1, g_1)`` on
+  faces with glasses and ``(f_2, g_2)`` on faces without, with latent codes of the same
+  size. Nothing but their common initialisation (both start from the same weights) and
+  their similar data ties the two codes together; ``align_weight > 0`` adds an explicit
+  tie, ``||f_1(x) - f_2(x)||^2`` on every training face (off in the report's variant).
+
+``transfer(x, source)`` always decodes with the decoder of ``1 - source``.
+
+Architectures (report figures 29 and 30): ``hidden=()`` gives one hidden layer, the code
+itself, here a sigmoid code with a KL sparsity penalty and an L2 weight penalty; a deep
+variant has several hidden layers. The loss is the Bernoulli reconstruction NLL (nats per
+image), averaged over the images of each domain and summed over the two domains.
+
+A small CNN, :class:`GlassesClassifier`, judges whether a face (real or decoded) shows
+glasses; it is trained on real faces of the training subjects only.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import (ACTIVATIONS, BaseConfig, TrainConfig, check_non_negative, check_positive_int,
+                      require)
+from ..data import SUBJECTS_WITH_AND_WITHOUT_GLASSES, DeviceBatches, load_olivetti, split_by_subject
+from ..losses import bernoulli_nll, kl_sparsity_penalty, l2_weight_penalty
+from .base import BaseModel, ModelOutput, mlp, register
+
+NO_GLASSES, GLASSES = 0, 1
+DOMAIN_NAMES = {NO_GLASSES: "no glasses", GLASSES: "glasses"}
+SIDE = 64  # Olivetti faces are 64x64
+
+#: Test subjects: the 7 people photographed both with and without glasses (the identity
+#: check needs their no-glasses photos untouched by training), 2 of the 8 people who always
+#: wear glasses and 3 who never do; the other 28 subjects are the training subjects.
+TEST_SUBJECTS: tuple[int, ...] = tuple(sorted(SUBJECTS_WITH_AND_WITHOUT_GLASSES + (13, 33) + (0, 20, 38)))
+
+#: Rows of the 64x64 face covered by glasses frames in any Olivetti image (the eye band).
+EYE_ROWS = (8, 35)
+
+DESIGNS = ("shared_encoder", "two_autoencoders")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def augment_faces(x: torch.Tensor, *others: torch.Tensor, flips: bool = True,
+                  shifts: tuple[int, ...] = ()) -> tuple[torch.Tensor, ...]:
+    """Augmented copies of faces ``x`` [N, 64, 64] (or [N, 4096]) and labels ``others`` repeated alike.
+
+    Every image appears as itself, its horizontal mirror image (``flips``) and, for each
+    ``s`` in ``shifts``, moved by ``s`` pixels right and down (edges replicated). Faces are
+    symmetric enough that a mirror image is a plausible new photo of the same person.
+    """
+    flat = x.ndim == 2
+    imgs = x.reshape(len(x), SIDE, SIDE) if flat else x
+    require(imgs.shape[1:] == (SIDE, SIDE), "x", f"faces must be {SIDE}x{SIDE}, got {tuple(x.shape)}")
+    views = [imgs]
+    if flips:
+        views.append(imgs.flip(-1))
+    base = list(views)
+    for s in shifts:
+        require(isinstance(s, int) and not isinstance(s, bool) and s != 0 and abs(s) < SIDE // 4, "shifts",
+                f"shifts must be small non-zero integers of pixels, got {shifts!r}")
+        p = abs(s)
+        for v in base:
+            padded = F.pad(v.unsqueeze(1), (p, p, p, p), mode="replicate").squeeze(1)
+            views.append(padded[:, p:p + SIDE, p - s:p - s + SIDE])  # moved s pixels right
+            views.append(padded[:, p - s:p - s + SIDE, p:p + SIDE])  # moved s pixels down
+    out = torch.cat(views)
+    out = out.reshape(len(out), -1) if flat else out
+    reps = len(views)
+    return (out, *(o.repeat(reps, *([1] * (o.ndim - 1))) for o in others))
+
+
+@dataclass
+class FaceSplit:
+    """Olivetti faces split by subject, flattened to [N, 4096] on one device."""
+
+    x_train: torch.Tensor
+    glasses_train: torch.Tensor
+    subjects_train: torch.Tensor
+    x_test: torch.Tensor
+    glasses_test: torch.Tensor
+    subjects_test: torch.Tensor
+    test_subjects: tuple[int, ...]
+
+    @property
+    def train_subjects(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.subjects_train.tolist())))
+
+
+def face_split(device: torch.device | str = "cpu", test_subjects: tuple[int, ...] = TEST_SUBJECTS) -> FaceSplit:
+    """The Olivetti faces split so that no subject is in both parts (``rl.data.split_by_subject``)."""
+    require(len(test_subjects) > 0 and all(0 <= s < 40 for s in test_subjects), "test_subjects",
+            f"must be subject ids in 0..39, got {test_subjects!r}")
+    x, subjects, glasses = load_olivetti()
+    train_idx, test_idx = split_by_subject(subjects, test_subjects)
+    x = x.reshape(len(x), -1).to(device)
+    subjects, glasses = subjects.to(device), glasses.to(device)
+    train_idx, test_idx = train_idx.to(device), test_idx.to(device)
+    return FaceSplit(x[train_idx], glasses[train_idx], subjects[train_idx], x[test_idx], glasses[test_idx],
+                     subjects[test_idx], tuple(test_subjects))
+
+
+#: Augmentation of the autoencoders' training faces: mirror images and 2-pixel shifts.
+AUGMENT = {"flips": True, "shifts": (-2, 2)}
+
+
+def transfer_batches(split: FaceSplit, train: TrainConfig, augment: bool = True) -> DeviceBatches:
+    """Training batches ``(x, glasses)`` of the training subjects, augmented per :data:`AUGMENT`."""
+    x, g = split.x_train, split.glasses_train
+    if augment:
+        x, g = augment_faces(x, g, **AUGMENT)
+    return DeviceBatches(x, g, batch_size=train.batch_size, shuffle=True, seed=train.seed)
+
+
+def data_key(augment: bool = True, test_subjects: tuple[int, ...] = TEST_SUBJECTS) -> str:
+    """The cache key naming the training data of :func:`transfer_batches`."""
+    import hashlib
+
+    tag = hashlib.sha256(repr((test_subjects, AUGMENT if augment else None)).encode()).hexdigest()[:8]
+    return f"olivetti-{'aug' if augment else 'raw'}-{tag}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The two-decoder autoencoder
+
+
+@dataclass(frozen=True)
+class TransferConfig(BaseConfig):
+    """``4096 -> hidden... -> latent_dim`` encoder(s) and one mirrored decoder per domain."""
+
+    design: str = "shared_encoder"
+    input_dim: int = SIDE * SIDE
+    hidden: tuple[int, ...] = ()
+    latent_dim: int = 256
+    activation: str = "relu"
+    #: activation of the code h (None: linear; "sigmoid" is needed by the KL sparsity penalty)
+    latent_activation: str | None = "sigmoid"
+    #: beta of the KL sparsity penalty on the mean code activation (0: off)
+    sparsity_weight: float = 0.0
+    #: rho, the target mean activation of each code unit
+    sparsity_target: float = 0.05
+    #: alpha of the L2 weight penalty alpha/2 * sum ||W||^2 over all weight matrices (0: off)
+    weight_decay: float = 0.0
+    #: weight of ||f_glasses(x) - f_no_glasses(x)||^2 (design "two_autoencoders" only; 0: off)
+    align_weight: float = 0.0
+
+    def validate(self) -> None:
+        require(self.design in DESIGNS, "design", f"must be one of {DESIGNS}, got {self.design!r}")
+        check_positive_int(self, "input_dim", "latent_dim")
+        require(isinstance(self.hidden, tuple) and all(isinstance(h, int) and not isinstance(h, bool) and h > 0
+                                                        for h in self.hidden),
+                "hidden", f"must be a tuple of positive layer sizes (or () for one hidden layer), got {self.hidden!r}")
+        require(self.activation in ACTIVATIONS, "activation",
+                f"must be one of {ACTIVATIONS}, got {self.activation!r}")
+        require(self.latent_activation is None or self.latent_activation in ACTIVATIONS, "latent_activation",
+                f"must be None or one of {ACTIVATIONS}, got {self.latent_activation!r}")
+        check_non_negative(self, "sparsity_weight", "weight_decay", "align_weight")
+        require(isinstance(self.sparsity_target, float) and 0.0 < self.sparsity_target < 1.0, "sparsity_target",
+                f"must be a float strictly between 0 and 1, got {self.sparsity_target!r}")
+        require(self.sparsity_weight == 0 or self.latent_activation == "sigmoid", "sparsity_weight",
+                "the KL sparsity penalty needs a code in (0, 1): set latent_activation='sigmoid'")
+        require(self.align_weight == 0 or self.design == "two_autoencoders", "align_weight",
+                "only the 'two_autoencoders' design has two encoders to align")
+
+
+def _check_domain(domain: int) -> int:
+    if domain not in (NO_GLASSES, GLASSES):
+        raise ValueError(f"domain must be {NO_GLASSES} (no glasses) or {GLASSES} (glasses), got {domain!r}")
+    return int(domain)
+
+
+@register(TransferConfig)
+class TransferAutoencoder(BaseModel):
+    """Encoder(s) and two decoders over one latent space; see the module docstring."""
+
+    def __init__(self, config: TransferConfig = TransferConfig()):
+        super().__init__(config)
+        sizes = (config.input_dim, *config.hidden, config.latent_dim)
+        encoder = mlp(sizes, config.activation, final_activation=config.latent_activation)
+        decoder = mlp(sizes[::-1], config.activation, final_activation=None)  # logits
+        n_enc = 1 if config.design == "shared_encoder" else 2
+        # Both decoders (and both encoders of the report's design) start from the same weights.
+        self.encoders = nn.ModuleList([encoder] + [copy.deepcopy(encoder) for _ in range(n_enc - 1)])
+        self.decoders = nn.ModuleList([decoder, copy.deepcopy(decoder)])  # index = domain
+
+    @property
+    def shared(self) -> bool:
+        return len(self.encoders) == 1
+
+    def encoder_for(self, domain: int) -> nn.Module:
+        return self.encoders[0 if self.shared else _check_domain(domain)]
+
+    def encode(self, x: torch.Tensor, domain: int = GLASSES) -> torch.Tensor:
+        """h = f_domain(x): the code [N, latent_dim] (one encoder for both domains if shared)."""
+        _check_domain(domain)
+        return self.encoder_for(domain)(x.reshape(len(x), -1))
+
+    def decode_logits(self, h: torch.Tensor, domain: int) -> torch.Tensor:
+        return self.decoders[_check_domain(domain)](h)
+
+    def decode(self, h: torch.Tensor, domain: int) -> torch.Tensor:
+        """g_domain(h): pixel probabilities [N, input_dim]."""
+        return torch.sigmoid(self.decode_logits(h, domain))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        """The own-decoder path g_d(f_d(x)) for faces of domain ``domain``."""
+        return self.decode(self.encode(x, domain), domain)
+
+    @torch.no_grad()
+    def transfer(self, x: torch.Tensor, source: int = GLASSES) -> torch.Tensor:
+        """The transfer path g_{1-source}(f_source(x)): decoded by the OTHER domain's decoder."""
+        return self.decode(self.encode(x, source), 1 - _check_domain(source))
+
+    def weight_matrices(self) -> list[torch.Tensor]:
+        return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
+        """``y`` is the domain of each face (1 = glasses); losses are per-domain means, summed."""
+        if y is None:
+            raise ValueError("TransferAutoencoder.forward needs y, the domain (glasses label) of each face")
+        cfg = self.config
+        x = x.reshape(len(x), -1)
+        terms: dict[str, torch.Tensor] = {}
+        codes = []
+        loss = x.new_zeros(())
+        recon_all = torch.empty_like(x)
+        if self.shared:
+            h_all = self.encoders[0](x)
+        for d, name in ((GLASSES, "recon_glasses"), (NO_GLASSES, "recon_no_glasses")):
+            mask = y == d
+            if mask.any():
+                h = h_all[mask] if self.shared else self.encoders[d](x[mask])
+                logits = self.decoders[d](h)
+                recon_all[mask] = logits.detach()
+                term = bernoulli_nll(logits, x[mask])
+                codes.append(h)
+            else:
+                term = x.new_zeros(())
+            terms[name] = term
+            loss = loss + term
+        h_cat = torch.cat(codes)
+        if cfg.sparsity_weight > 0:
+            terms["sparsity"] = kl_sparsity_penalty(h_cat, cfg.sparsity_target, cfg.sparsity_weight)
+            loss = loss + terms["sparsity"]
+        if cfg.weight_decay > 0:
+            terms["weight_l2"] = l2_weight_penalty(self.weight_matrices(), cfg.weight_decay)
+            loss = loss + terms["weight_l2"]
+        if cfg.align_weight > 0:
+            gap = (self.encoders[GLASSES](x) - self.encoders[NO_GLASSES](x)).pow(2).sum(1).mean()
+            terms["align"] = cfg.align_weight * gap
+            loss = loss + terms["align"]
+        return ModelOutput(loss=loss, terms=terms, z=h_all if self.shared else None, recon=recon_all)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge: a small glasses classifier
+
+
+@dataclass(frozen=True)
+class GlassesClassifierConfig(BaseConfig):
+    """conv5x5(c1, stride 2) - conv5x5(c2, stride 2) - global pooling - linear(2) on 64x64 faces."""
+
+    channels: tuple[int, int] = (8, 16)
+    #: std of the Gaussian blur applied at random to training faces (0: none), so that the
+    #: judge also knows what glasses look like in a blurry reconstruction
+    blur_sigma: float = 1.5
+
+    def validate(self) -> None:
+        require(isinstance(self.channels, tuple) and len(self.channels) == 2
+                and all(isinstance(c, int) and c > 0 for c in self.channels), "channels",
+                f"must be two positive integers, got {self.channels!r}")
+        check_non_negative(self, "blur_sigma")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur images [N, 1, H, W] with a separable Gaussian of std ``sigma`` pixels (edges replicated)."""
+    if sigma <= 0:
+        return x
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+@register(GlassesClassifierConfig)
+class GlassesClassifier(BaseModel):
+    """Is there a pair of glasses in this 64x64 face? Trained on real faces (half of them blurred)."""
+
+    def __init__(self, config: GlassesClassifierConfig = GlassesClassifierConfig()):
+        super().__init__(config)
+        c1, c2 = config.channels
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c1, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(c2, c2, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c2, 2),
+        )
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(len(x), 1, SIDE, SIDE))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
+        if y is None:
+            raise ValueError("GlassesClassifier.forward needs y, the glasses label of each face")
+        x = x.reshape(len(x), 1, SIDE, SIDE)
+        if self.training and self.config.blur_sigma > 0:
+            blur = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
+            x = torch.where(blur, gaussian_blur(x, self.config.blur_sigma), x)
+        loss = F.cross_entropy(self.net(x), y)
+        return ModelOutput(loss=loss, terms={"cross_entropy": loss})
+
+    @torch.no_grad()
+    def prob_glasses(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """P(glasses) [N] for faces in [0, 1], in eval mode."""
+        was_training = self.training
+        self.eval()
+        out = torch.cat([F.softmax(self.logits(x[i:i + batch_size]), 1)[:, GLASSES]
+                         for i in range(0, len(x), batch_size)])
+        self.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """1 where the face is judged to show glasses."""
+        return (self.prob_glasses(x) > 0.5).long()
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return float((self.predict(x) == y).float().mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+
+def removal_rate(judge: GlassesClassifier, images: torch.Tensor) -> float:
+    """Fraction of ``images`` that ``judge`` calls "no glasses"."""
+    return float((judge.predict(images) == NO_GLASSES).float().mean())
+
+
+def identity_top1(queries: torch.Tensor, query_subjects: torch.Tensor, gallery: torch.Tensor,
+                  gallery_subjects: torch.Tensor) -> torch.Tensor:
+    """1 where a query's nearest gallery face (Euclidean pixel distance) is of the same subject."""
+    d = torch.cdist(queries.reshape(len(queries), -1).double(), gallery.reshape(len(gallery), -1).double())
+    return (gallery_subjects[d.argmin(1)] == query_subjects).long()
+
+
+def eye_mask(device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean [4096] mask of the eye band (rows :data:`EYE_ROWS` of the 64x64 face)."""
+    m = torch.zeros(SIDE, SIDE, dtype=torch.bool, device=device)
+    m[EYE_ROWS[0]:EYE_ROWS[1]] = True
+    return m.flatten()
+
+
+def rms_outside_eyes(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Root-mean-square pixel difference [N] between faces ``a`` and ``b`` outside the eye band."""
+    keep = ~eye_mask(a.device)
+    diff = a.reshape(len(a), -1)[:, keep] - b.reshape(len(b), -1)[:, keep]
+    return diff.pow(2).mean(1).sqrt()
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's models (book/09_latent_transfer), named in the zoo. They train on Olivetti
+# faces, so load them with load_book_transfer_model(name) (it builds the batches), not
+# rl.book_model, which knows only MNIST batches.
+
+SPARSE = dict(hidden=(), latent_dim=256, latent_activation="sigmoid", sparsity_weight=0.5,
+              sparsity_target=0.05, weight_decay=1e-4)
+DEEP = dict(hidden=(1024, 256), latent_dim=64, activation="relu", latent_activation=None)
+TRANSFER_TRAINING = TrainConfig(epochs=30, batch_size=64, lr=1e-3, seed=0, dataset="olivetti")
+GLASSES_TRAINING = TrainConfig(epochs=15, batch_size=32, lr=3e-3, seed=0, dataset="olivetti")
+
+BOOK_TRANSFER_MODELS = {
+    "transfer_sparse": TransferConfig(design="shared_encoder", **SPARSE),
+    "transfer_deep": TransferConfig(design="shared_encoder", **DEEP),
+    "transfer_sparse_two_ae": TransferConfig(design="two_autoencoders", **SPARSE),
+    "transfer_deep_two_ae": TransferConfig(design="two_autoencoders", **DEEP),
+}
+
+
+def load_book_transfer_model(name: str, device: torch.device | str | None = None, progress: bool = True):
+    """Train or load a chapter-09 model by zoo name (``"glasses_classifier"`` or a transfer model)."""
+    from .. import zoo
+    from ..devices import pick_device
+    from ..training import train_or_load
+
+    if name not in zoo.BOOK_MODELS or zoo.BOOK_MODELS[name][2] != "09_latent_transfer":
+        raise ValueError(f"{name!r} is not a model of chapter 09_latent_transfer")
+    model_config, train_config, _ = zoo.BOOK_MODELS[name]
+    device = pick_device(device)
+    split = face_split(device)
+    if isinstance(model_config, GlassesClassifierConfig):
+        x, g = augment_faces(split.x_train, split.glasses_train, **AUGMENT)
+        batches = DeviceBatches(x, g, batch_size=train_config.batch_size, shuffle=True, seed=train_config.seed)
+    else:
+        batches = transfer_batches(split, train_config)
+    return train_or_load(model_config, train_config, device=device, batches=batches, data_key=data_key(),
+                         progress=progress)
+
+
+def _register_book_models() -> None:
+    from .. import zoo
+
+    zoo.add("glasses_classifier", GlassesClassifierConfig(), GLASSES_TRAINING, "09_latent_transfer")
+    for name, cfg in BOOK_TRANSFER_MODELS.items():
+        zoo.add(name, cfg, TRANSFER_TRAINING, "09_latent_transfer")
+
+
+_register_book_models()

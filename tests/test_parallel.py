@@ -1,0 +1,83 @@
+"""Model parallelism: a split network computes the same function and gradients as the whole one."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from replearn_core import parallel
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(),
+                         nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 20))
+
+
+def _grads(module):
+    return [p.grad.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("micro_batches", [1, 3])
+def test_split_gives_same_outputs_and_gradients(micro_batches):
+    whole = _net()
+    split = parallel.split_sequential(copy.deepcopy(whole), ["cpu", "cpu"], micro_batches=micro_batches)
+    x = torch.randn(10, 20)
+    target = torch.randn(10, 20)
+    out_whole, out_split = whole(x), split(x)
+    assert out_split.shape == out_whole.shape
+    torch.testing.assert_close(out_split, out_whole, rtol=0, atol=1e-6)
+    ((out_whole - target) ** 2).mean().backward()
+    ((out_split - target) ** 2).mean().backward()
+    for g_whole, g_split in zip(_grads(whole), _grads(split)):
+        torch.testing.assert_close(g_split, g_whole, rtol=0, atol=1e-6)
+
+
+def test_split_moves_layers_and_follows_balance():
+    net = _net()
+    split = parallel.split_sequential(net, ["cpu", "cpu", "cpu"], balance=[2, 3, 2])
+    assert [len(s) for s in split.stages] == [2, 3, 2]
+    assert split.stages[0][0] is net[0]  # moved, not copied: parameters are shared
+    assert sum(r["parameters"] for r in split.placement()) == sum(p.numel() for p in net.parameters())
+    assert split.output_device == torch.device("cpu")
+
+
+def test_default_balance_equalises_parameters_and_keeps_activations_with_their_layer():
+    layers = list(_net())
+    counts = parallel.balance_by_parameters(layers, 2)
+    assert sum(counts) == len(layers) and all(c >= 1 for c in counts)
+    # the first stage ends after an activation, never between a Linear and its activation
+    assert not isinstance(layers[counts[0]], (nn.ReLU, nn.Tanh))
+    assert parallel.balance_by_parameters(layers, len(layers)) == [1] * len(layers)
+
+
+def test_split_trains_like_the_whole_network():
+    whole = _net()
+    split = parallel.split_sequential(copy.deepcopy(whole), ["cpu", "cpu"])
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in (whole, split)]
+    x, target = torch.randn(32, 20), torch.randn(32, 20)
+    for _ in range(5):
+        for model, opt in zip((whole, split), opts):
+            opt.zero_grad()
+            ((model(x) - target) ** 2).mean().backward()
+            opt.step()
+    for a, b in zip(whole.parameters(), split.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_invalid_splits_raise_naming_the_field():
+    with pytest.raises(ValueError, match="balance"):
+        parallel.split_sequential(_net(), ["cpu", "cpu"], balance=[3, 3])
+    with pytest.raises(ValueError, match="devices"):
+        parallel.split_sequential(_net(), ["cpu"] * 8)
+    with pytest.raises(ValueError, match="micro_batches"):
+        parallel.split_sequential(_net(), ["cpu"], micro_batches=0)
+    with pytest.raises(ValueError, match="model"):
+        parallel.split_sequential(nn.Linear(2, 2), ["cpu"])
+
+
+def test_single_process_defaults():
+    info = parallel.distributed_info()
+    assert (info.rank, info.world_size, info.is_main) == (0, 1, True)
+    assert not parallel.is_distributed()
+    parallel.barrier()  # no-op without a process group

@@ -1,0 +1,203 @@
+"""Sparse autoencoder: the KL sparsity and L2 penalties, the model, its config and the sweep."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+import replearn_core as rl
+from replearn_core import sweep
+from replearn_core.losses import bernoulli_nll, kl_sparsity_penalty, l2_weight_penalty
+from replearn_core.models import Autoencoder, AutoencoderConfig
+from replearn_core.models.sparse import (L2_UNIT, SparseAutoencoder, SparseAutoencoderConfig,
+                                         mean_activations, reconstruction_bce)
+
+
+def _bernoulli_kl(p, q):
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+# --- kl_sparsity_penalty -----------------------------------------------------------------------
+
+def test_kl_penalty_matches_a_hand_computed_value():
+    h = torch.tensor([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]])  # mean activations 0.2, 0.5, 0.8
+    expected = _bernoulli_kl(0.2, 0.2) + _bernoulli_kl(0.2, 0.5) + _bernoulli_kl(0.2, 0.8)
+    # by hand: 0 + (0.2 ln 0.4 + 0.8 ln 1.6) + (0.2 ln 0.25 + 0.8 ln 4) = 0.19275 + 0.83178
+    assert expected == pytest.approx(1.024530, abs=1e-5)
+    assert float(kl_sparsity_penalty(h, 0.2)) == pytest.approx(expected, rel=1e-5)
+    assert float(kl_sparsity_penalty(h, 0.2, beta=3.0)) == pytest.approx(3 * expected, rel=1e-5)
+
+
+def test_kl_penalty_is_zero_only_at_the_target_and_pulls_towards_it():
+    assert float(kl_sparsity_penalty(torch.full((4, 5), 0.3), 0.3)) == pytest.approx(0.0, abs=1e-7)
+    assert float(kl_sparsity_penalty(torch.full((4, 5), 0.35), 0.3)) > 0
+    h = torch.tensor([[0.6, 0.05]], requires_grad=True)
+    kl_sparsity_penalty(h, 0.3).backward()
+    assert h.grad[0, 0] > 0 and h.grad[0, 1] < 0  # gradient descent lowers 0.6, raises 0.05
+
+
+@pytest.mark.parametrize("rho_hat", [0.05, 0.3, 0.9])
+def test_kl_penalty_limits_of_report_3_4(rho_hat):
+    h = torch.full((3, 2), rho_hat, dtype=torch.float64)
+    # rho -> 0: L_kl -> -log(1 - h);  rho -> 1: L_kl -> -log(h)   (per unit; two units here)
+    assert float(kl_sparsity_penalty(h, 1e-9)) == pytest.approx(-2 * math.log(1 - rho_hat), rel=1e-6)
+    assert float(kl_sparsity_penalty(h, 1 - 1e-9)) == pytest.approx(-2 * math.log(rho_hat), rel=1e-6)
+
+
+def test_kl_penalty_stays_finite_for_saturated_units():
+    h = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert torch.isfinite(kl_sparsity_penalty(h, 0.2))
+
+
+@pytest.mark.parametrize("rho", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_kl_penalty_rejects_rho_outside_the_open_unit_interval(rho):
+    with pytest.raises(ValueError, match="rho"):
+        kl_sparsity_penalty(torch.full((2, 3), 0.5), rho)
+
+
+def test_kl_penalty_rejects_a_negative_weight_and_bad_shapes():
+    with pytest.raises(ValueError, match="beta"):
+        kl_sparsity_penalty(torch.full((2, 3), 0.5), 0.2, beta=-1.0)
+    with pytest.raises(ValueError, match="h"):
+        kl_sparsity_penalty(torch.full((6,), 0.5), 0.2)
+
+
+# --- l2_weight_penalty -------------------------------------------------------------------------
+
+def test_l2_penalty_value_and_gradient():
+    w1 = torch.ones(2, 3, requires_grad=True)
+    w2 = torch.full((1, 1), 2.0, requires_grad=True)
+    penalty = l2_weight_penalty([w1, w2], alpha=0.5)
+    assert float(penalty.detach()) == pytest.approx(0.5 * 0.5 * (6 * 1.0 + 4.0))
+    penalty.backward()
+    assert torch.allclose(w1.grad, 0.5 * w1.detach()) and torch.allclose(w2.grad, 0.5 * w2.detach())
+    assert float(l2_weight_penalty([w1], alpha=0.0)) == 0.0
+
+
+def test_l2_penalty_rejects_negative_weight_and_no_tensors():
+    with pytest.raises(ValueError, match="alpha"):
+        l2_weight_penalty([torch.ones(2)], alpha=-0.1)
+    with pytest.raises(ValueError, match="weights"):
+        l2_weight_penalty([], alpha=0.1)
+
+
+# --- config and model --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, field", [
+    ({"rho": 0.0}, "rho"), ({"rho": 1.0}, "rho"), ({"rho": 1.2}, "rho"),
+    ({"beta": -1.0}, "beta"), ({"alpha": -0.5}, "alpha"),
+    ({"latent_activation": "relu"}, "latent_activation"), ({"latent_activation": None}, "latent_activation"),
+    ({"latent_dim": 0}, "latent_dim"),
+])
+def test_config_rejects_invalid_values_naming_the_field(changes, field):
+    with pytest.raises(ValueError, match=field):
+        SparseAutoencoderConfig(**changes)
+
+
+def test_model_is_an_autoencoder_with_a_sigmoid_code():
+    cfg = SparseAutoencoderConfig(latent_dim=16)
+    model = rl.build_model(cfg)
+    assert isinstance(model, SparseAutoencoder) and isinstance(model, Autoencoder)
+    x = torch.rand(8, 784)
+    out = model(x)
+    assert out.z.shape == (8, 16) and out.recon.shape == (8, 784)
+    assert float(out.z.min()) > 0 and float(out.z.max()) < 1
+    assert set(out.terms) == {"recon", "kl", "l2", "loss"}
+    total = out.terms["recon"] + cfg.beta * out.terms["kl"] + cfg.alpha * L2_UNIT * out.terms["l2"]
+    assert torch.allclose(out.loss, total)
+    assert len(model.weight_matrices()) == 2
+
+
+def test_without_penalties_the_loss_is_the_plain_autoencoders():
+    sparse = rl.build_model(SparseAutoencoderConfig(latent_dim=16, beta=0.0, alpha=0.0))
+    plain = rl.build_model(AutoencoderConfig(hidden=(), latent_dim=16, activation="sigmoid",
+                                             latent_activation="sigmoid"))
+    plain.load_state_dict(sparse.state_dict())
+    x = torch.rand(8, 784)
+    out = sparse(x)
+    assert set(out.terms) == {"recon", "loss"}
+    assert torch.allclose(out.loss, plain(x).loss)
+    assert torch.allclose(out.loss, bernoulli_nll(out.recon, x))
+
+
+def _tiny_mnist(n=512):
+    x, _ = rl.mnist_tensors("train", "cpu", subset=n)
+    return x
+
+
+def test_training_lowers_the_loss_and_moves_mean_activations_to_rho():
+    x = _tiny_mnist()
+    results = {}
+    for name, cfg in {"penalty": SparseAutoencoderConfig(latent_dim=32, rho=0.1, beta=3.0),
+                      "none": SparseAutoencoderConfig(latent_dim=32, rho=0.1, beta=0.0, alpha=0.0)}.items():
+        rl.seed_everything(0)
+        model = rl.build_model(cfg)
+        hist = rl.fit(model, rl.DeviceBatches(x, batch_size=32, seed=0), rl.TrainConfig(epochs=10, lr=3e-3),
+                      progress=False)
+        assert hist.epochs["recon"][-1] < 0.8 * hist.epochs["recon"][0]
+        results[name] = float(mean_activations(model, x).mean())
+        assert 0 < reconstruction_bce(model, x) < hist.epochs["recon"][0]
+    # after 160 steps the penalised code is well on its way to rho = 0.1; the free code is not
+    assert abs(results["penalty"] - 0.1) < 0.5 * abs(results["none"] - 0.1)
+    assert results["penalty"] < 0.5
+
+
+def test_book_models_are_registered():
+    cfg, train, chapter = rl.zoo.BOOK_MODELS["sparse_ae"]
+    assert isinstance(cfg, SparseAutoencoderConfig) and cfg.beta > 0 and cfg.alpha > 0
+    cfg0, train0, _ = rl.zoo.BOOK_MODELS["sparse_ae_no_penalty"]
+    assert cfg0.beta == 0 and cfg0.alpha == 0 and train0 == train
+    assert chapter == "05_sparse_autoencoders"
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+def test_sweep_jobs_vary_one_factor_at_a_time_and_run_the_default_once():
+    jobs = sweep.sparse_jobs()
+    assert len(jobs) == 3 * 7 - 2 + len(sweep.SPARSE_REFERENCES)
+    labels = [label for label, _ in jobs]
+    assert labels.count("default") == 1 and "no penalty" in labels
+    d = sweep.SPARSE_DEFAULTS
+    for label, cfg in jobs:
+        differing = sum(getattr(cfg, f) != d[f] for f in sweep.FACTORS)
+        assert differing <= 1 or label in sweep.SPARSE_REFERENCES
+    with pytest.raises(ValueError, match="grids"):
+        sweep.sparse_jobs(grids={"gamma": (1.0,)})
+    with pytest.raises(ValueError, match="defaults"):
+        sweep.sparse_jobs(defaults={"rho": 0.2})
+
+
+def test_sparse_table_marks_the_best_and_separation_uses_seed_noise():
+    d = sweep.SPARSE_DEFAULTS
+    rows = []
+    for rho, losses in {0.1: [10.0, 10.2, 10.4], 0.2: [9.0, 9.1, 9.2], 0.3: [12.0, 12.0, 12.3]}.items():
+        rows += [dict(rho=rho, beta=d["beta"], alpha=d["alpha"], seed=s, test_bce=v) for s, v in enumerate(losses)]
+    rows.append(dict(rho=0.1, beta=0.0, alpha=0.0, seed=0, test_bce=1.0))  # a reference run: excluded
+    table = sweep.sparse_table(pd.DataFrame(rows), "rho")
+    assert list(table["rho"]) == [0.1, 0.2, 0.3] and list(table["n"]) == [3, 3, 3]
+    assert list(table["best"]) == [False, True, False]
+    assert table.loc[1, "mean"] == pytest.approx(9.1) and table.loc[1, "std"] == pytest.approx(0.1)
+    sep = sweep.separation(table)
+    assert sep["separated"] and sep["gap_to_runner_up"] == pytest.approx(1.1)
+    noisy = table.assign(std=[3.0, 3.0, 3.0])
+    assert not sweep.separation(noisy)["separated"]
+    shown = sweep.format_table(table, "rho")
+    assert shown.iloc[1, -1] == "best ◀" and shown.iloc[0, 1] == "10.20 ± 0.20"
+    with pytest.raises(ValueError, match="factor"):
+        sweep.sparse_table(pd.DataFrame(rows), "gamma")
+
+
+def test_tiny_sweep_runs_and_round_trips_through_csv(tmp_path):
+    grids = {"rho": (0.1, 0.2), "beta": (), "alpha": ()}
+    runs, epochs = sweep.run_sparse_sweep(grids=grids, seeds=1, epochs=2, train_subset=256, device="cpu",
+                                          references={"no penalty": {"beta": 0.0, "alpha": 0.0}}, progress=False)
+    assert len(runs) == 3 and len(epochs) == 3 * 2
+    assert set(runs["label"]) == {"rho = 0.1", "default", "no penalty"}
+    assert (runs["test_bce"] > 0).all() and runs["mean_activation"].between(0, 1).all()
+    header = {"command": "test", "loss": sweep.LOSS_UNIT}
+    sweep.write_sparse_results(runs, epochs, header, tmp_path)
+    got_header, got_runs, got_epochs = sweep.load_sparse_results(tmp_path)
+    assert got_header["command"] == "test" and len(got_runs) == 3 and len(got_epochs) == 6
+    assert (tmp_path / "sparse_rho.csv").exists()
+    with pytest.raises(ValueError, match="seeds"):
+        sweep.run_sparse_sweep(seeds=0)
