@@ -33,6 +33,7 @@ import contextlib
 import io
 import json
 import math
+import platform
 import statistics
 import sys
 import tempfile
@@ -110,11 +111,14 @@ def examples_vae_loss(recon_x, x, mu, logvar):
     return BCE + KLD
 
 
-def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=None) -> dict:
+def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=None, subset: int | None = None,
+              time_data: bool = True) -> dict:
     """pytorch/examples' VAE training (``main.py`` with ``--epochs epochs``), timed per epoch.
 
     The per-batch ``loss.item()`` and the log line every 10 batches are kept (written to
     ``log``, by default discarded); the per-epoch sample and reconstruction PNGs are left out.
+    ``subset``: train on the first ``subset`` images only (quick runs). ``time_data``: also time
+    one pass over the ``DataLoader`` alone (with the copy to the device), without training.
     """
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
@@ -124,8 +128,10 @@ def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=N
     torch.manual_seed(seed)
     start = time.perf_counter()
     kwargs = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-    train_loader = DataLoader(datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor()),
-                              batch_size=batch_size, shuffle=True, **kwargs)
+    train_set = datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor())
+    if subset is not None:
+        train_set = torch.utils.data.Subset(train_set, range(subset))
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, **kwargs)
     test_loader = DataLoader(datasets.MNIST(root, train=False, transform=transforms.ToTensor()),
                              batch_size=batch_size, shuffle=False, **kwargs)
     model = ExamplesVAE().to(device)
@@ -167,9 +173,17 @@ def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=N
         train_losses.append(train(epoch))
         synchronize(device)
         seconds.append(time.perf_counter() - t0)
+    data_seconds = None
+    if time_data:  # the input pipeline alone: decode, ToTensor, collate, copy to the device
+        synchronize(device)
+        t0 = time.perf_counter()
+        for data, _ in train_loader:
+            data = data.to(device)
+        synchronize(device)
+        data_seconds = time.perf_counter() - t0
     torch.manual_seed(seed)
     return {"epoch_seconds": seconds, "setup_seconds": setup, "train_loss": train_losses[-1], "test_loss": test(),
-            "iterations_per_epoch": len(train_loader)}
+            "iterations_per_epoch": len(train_loader), "data_seconds": data_seconds}
 
 
 class ExamplesGenerator(nn.Module):
@@ -321,8 +335,9 @@ def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: in
 # replearn's side
 
 
-def replearn_vae(device: torch.device, epochs: int, seed: int = 1, **fit_options) -> dict:
-    """The book's 784-400-20 VAE trained by ``rl.fit`` on device-resident batches."""
+def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int | None = None, **fit_options) -> dict:
+    """The book's 784-400-20 VAE trained by ``rl.fit`` on device-resident batches (``subset``: the
+    first ``subset`` training images only)."""
     from .config import TrainConfig
     from .data import DeviceBatches, mnist_tensors
     from .models.base import build_model
@@ -330,7 +345,7 @@ def replearn_vae(device: torch.device, epochs: int, seed: int = 1, **fit_options
     from .training import fit
 
     start = time.perf_counter()
-    x, y = mnist_tensors("train", device)
+    x, y = mnist_tensors("train", device, subset=subset)
     x_test, _ = mnist_tensors("test", device)
     seed_everything(seed)
     model = build_model(VAEConfig(hidden=(400,), latent_dim=20)).to(device)
@@ -438,38 +453,48 @@ def _replearn_generate(model):
     return generate
 
 
-def default_fit_options(device: torch.device) -> dict:
-    """replearn's speed options for this device: none on a CPU; bfloat16 autocast and
-    ``torch.compile`` on a GPU."""
+def default_fit_options(device: torch.device) -> list[dict]:
+    """replearn's speed options for this device, best first: none on a CPU; on a GPU bfloat16
+    autocast with ``torch.compile`` capturing CUDA graphs (``reduce-overhead``), then without CUDA
+    graphs, then autocast alone. The benchmark uses the first set that works."""
     if device.type == "cuda":
-        return {"amp": "bfloat16", "compile": "max-autotune-no-cudagraphs"}
-    return {}
+        return [{"amp": "bfloat16", "compile": "reduce-overhead"}, {"amp": "bfloat16", "compile": True},
+                {"amp": "bfloat16"}, {}]
+    return [{}]
 
 
 def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: int = 2,
-                  dcgan_iterations: int | None = None, dcgan_warmup: int = 3, fit_options: dict | None = None,
+                  dcgan_iterations: int | None = None, dcgan_warmup: int = 3,
+                  fit_options: list[dict] | None = None,
                   models: tuple[str, ...] = ("vae", "dcgan"), quality: bool | None = None,
-                  progress=print) -> dict:
-    """Run the naive and replearn loops of each model in ``models``; return the measurements."""
+                  vae_subset: int | None = None, progress=print) -> dict:
+    """Run the naive and replearn loops of each model in ``models``; return the measurements.
+
+    ``fit_options``: sets of options of :func:`replearn_core.fit` to try in order (default:
+    :func:`default_fit_options`); a set that raises is recorded and the next one is measured.
+    """
     fit_options = default_fit_options(device) if fit_options is None else fit_options
     quality = dcgan_iterations is None if quality is None else quality
     rows = {}
     with torchvision_mnist_root() as root:
         if "vae" in models:
             progress(f"VAE: pytorch/examples loop, {vae_epochs} epochs ...")
-            naive = naive_vae(root, device, vae_epochs)
+            naive = naive_vae(root, device, vae_epochs, subset=vae_subset)
             progress(f"  epochs: {_fmt_list(naive['epoch_seconds'])} s; test loss {naive['test_loss']:.2f}")
-            progress(f"VAE: replearn fit, {vae_epochs} epochs {fit_options or ''} ...")
-            fast = _with_fallback(replearn_vae, device, vae_epochs, fit_options=fit_options, progress=progress)
+            progress(f"VAE: replearn fit, {vae_epochs} epochs ...")
+            fast = _with_fallback(replearn_vae, device, vae_epochs, 1, vae_subset, fit_options=fit_options,
+                                  progress=progress)
             progress(f"  epochs: {_fmt_list(fast['epoch_seconds'])} s; test loss {fast['test_loss']:.2f}")
             rows["vae"] = _row(naive, fast, "test -ELBO (nats/image)", naive["test_loss"], fast["test_loss"])
+            rows["vae"]["naive_data_s"] = naive["data_seconds"]
+            rows["vae"]["train_subset"] = vae_subset
         if "dcgan" in models:
             what = (f"{dcgan_warmup} warm-up + {dcgan_iterations} timed iterations" if dcgan_iterations
                     else f"{dcgan_epochs} epochs")
             progress(f"DCGAN 64x64: pytorch/examples loop, {what} ...")
             naive = naive_dcgan(root, device, dcgan_epochs, dcgan_iterations, dcgan_warmup)
             progress(f"  timed: {_fmt_list(naive['epoch_seconds'])} s")
-            progress(f"DCGAN 64x64: replearn fit, {what} {fit_options or ''} ...")
+            progress(f"DCGAN 64x64: replearn fit, {what} ...")
             fast = _with_fallback(replearn_dcgan, device, dcgan_epochs, dcgan_iterations, dcgan_warmup,
                                   fit_options=fit_options, progress=progress)
             progress(f"  timed: {_fmt_list(fast['epoch_seconds'])} s")
@@ -485,20 +510,30 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
     return rows
 
 
-def _with_fallback(fn, *args, fit_options: dict, progress) -> dict:
-    """Run ``fn(*args, **fit_options)``; if a speed option fails (e.g. no compiler), say so and run without."""
-    try:
-        out = fn(*args, **fit_options)
-        out["fit_options"] = {k: str(v) for k, v in fit_options.items()}
+def _with_fallback(fn, *args, fit_options: list[dict], progress) -> dict:
+    """Run ``fn(*args, **options)`` for the first set of ``fit_options`` that works.
+
+    A speed option can fail on some machines (no C++ compiler for ``torch.compile``, a CUDA
+    graph that cannot be captured); the failure is printed and recorded in the result
+    (``fit_options_failed``) and the next set is measured instead.
+    """
+    failed = []
+    for i, options in enumerate(fit_options):
+        if options:
+            progress(f"  fit options: {options}")
+        try:
+            out = fn(*args, **options)
+        except Exception as exc:  # noqa: BLE001 - recorded, then the next option set is measured
+            if i == len(fit_options) - 1:
+                raise
+            message = f"{options}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            progress(f"  failed ({message}); trying the next option set")
+            failed.append(message)
+            continue
+        out["fit_options"] = {k: str(v) for k, v in options.items()}
+        out["fit_options_failed"] = failed
         return out
-    except Exception as exc:  # noqa: BLE001 - reported and recorded, then measured without the options
-        if not fit_options:
-            raise
-        progress(f"  fit options {fit_options} failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                 "measuring without them")
-        out = fn(*args)
-        out["fit_options"] = {"failed": f"{fit_options}: {type(exc).__name__}: {str(exc)[:200]}"}
-        return out
+    raise ValueError("fit_options: give at least one option set (an empty dict for none)")
 
 
 def _fmt_list(values) -> str:
@@ -512,7 +547,7 @@ def _row(naive: dict, fast: dict, quality_name: str, naive_quality, fast_quality
             "naive_setup_s": naive["setup_seconds"], "replearn_setup_s": fast["setup_seconds"],
             "iterations_per_epoch": naive["iterations_per_epoch"], "quality_name": quality_name,
             "naive_quality": naive_quality, "replearn_quality": fast_quality,
-            "fit_options": fast.get("fit_options", {})}
+            "fit_options": fast.get("fit_options", {}), "fit_options_failed": fast.get("fit_options_failed", [])}
 
 
 def format_table(rows: dict) -> str:
@@ -529,29 +564,120 @@ def format_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def device_label(device: torch.device) -> str:
+    """A short name of the hardware: the GPU's name, or the CPU model and its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {model}, {torch.get_num_threads()} threads"
+
+
+def stored_results(folder: Path | None = None) -> list[dict]:
+    """Every benchmark JSON stored in ``book/results`` (``bench_*.json``), CPU first."""
+    folder = Path(folder) if folder is not None else results_dir()
+    records = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("bench_*.json"))]
+    return sorted(records, key=lambda r: (r.get("device_type") != "cpu", r["file"]))
+
+
+def results_frame(records: list[dict]):
+    """One row per (stored file, model): device, date, epoch times, speed-up and quality numbers."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        for model, r in rec["results"].items():
+            quality = r["naive_quality"], r["replearn_quality"]
+            fmt = (lambda v: " / ".join(f"{x:.2f}" for x in v)) if isinstance(quality[0], list) else "{:.1f}".format
+            rows.append({
+                "device": rec.get("device_label", rec["device"]), "date": rec["date"][:10], "model": model.upper(),
+                "naive s/epoch": round(r["naive_epoch_s"], 2), "replearn s/epoch": round(r["replearn_epoch_s"], 3),
+                "speed-up": round(r["speedup"], 1),
+                "epoch time from": (f"{r['timed_iterations']} iterations" if r.get("extrapolated")
+                                    else f"median of {len(r['naive_epoch_seconds']) - 1} epochs"),
+                "quality": r["quality_name"], "naive": fmt(quality[0]), "replearn": fmt(quality[1]),
+                "replearn options": ", ".join(f"{k}={v}" for k, v in r.get("fit_options", {}).items()) or "none",
+            })
+    return pd.DataFrame(rows)
+
+
+def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcgan")):
+    """The report's figure 32 from stored measurements: seconds per epoch of the pytorch/examples
+    loop and of replearn's ``fit``, per model, one group of bars per device (labelled with the
+    date it was measured), on a log scale. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_grouped_bars
+
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        recs = [r for r in records if model in r["results"]]
+        if not recs:
+            ax.set_axis_off()
+            ax.set_title(f"{model.upper()}: no measurement stored")
+            continue
+        labels = [f"{r.get('device_label', r['device'])}\nmeasured {r['date'][:10]}" for r in recs]
+        naive = [r["results"][model]["naive_epoch_s"] for r in recs]
+        fast = [r["results"][model]["replearn_epoch_s"] for r in recs]
+        plot_grouped_bars(labels, {"pytorch/examples loop": naive, "replearn fit": fast}, xlabel="",
+                          ylabel="training time per epoch (s, log scale)", ax=ax)
+        ax.set_yscale("log")
+        width = 0.4
+        for i, r in enumerate(recs):
+            row = r["results"][model]
+            for dx, value in ((-width / 2, naive[i]), (width / 2, fast[i])):
+                ax.annotate(f"{value:.3g} s", (i + dx, value), ha="center", va="bottom", fontsize=8,
+                            xytext=(0, 2), textcoords="offset points")
+            note = f"{row['speedup']:.1f}x faster"
+            if row.get("extrapolated"):
+                note += f"\n(epoch extrapolated from\n{row['timed_iterations']} iterations)"
+            ax.annotate(note, (i, max(naive[i], fast[i]) * 1.6), ha="center", va="bottom", fontsize=8,
+                        color="0.15", fontweight="bold")
+        ax.set_ylim(min(naive + fast) / 4, max(naive + fast) * 30)
+        ax.legend(fontsize=8, loc="upper left")
+        arch = {"vae": "VAE 784-400-20, batch 128", "dcgan": "DCGAN 64x64, batch 64"}.get(model, model)
+        ax.set_title(f"{arch}: time per epoch")
+        if not any(r.get("device_type") == "cuda" for r in recs):
+            ax.text(0.98, 0.97, "GPU: no measurement\nstored yet", transform=ax.transAxes, ha="right", va="top",
+                    fontsize=8, color="0.35")
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replearn_core.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--models", default="vae,dcgan", help="comma-separated: vae, dcgan")
     parser.add_argument("--vae-epochs", type=int, default=4, help="VAE epochs, the first is the warm-up")
+    parser.add_argument("--vae-subset", type=int, help="train the VAEs on the first N images only (quick checks)")
     parser.add_argument("--dcgan-epochs", type=int, default=2, help="DCGAN epochs on a GPU, the first is the warm-up")
     parser.add_argument("--dcgan-iterations", type=int,
                         help="time this many DCGAN iterations instead of full epochs (default: 20 on a CPU)")
     parser.add_argument("--dcgan-warmup", type=int, default=3, help="untimed DCGAN iterations before them")
     parser.add_argument("--amp", choices=["none", "bfloat16", "float16"], help="replearn's autocast "
                         "(default: bfloat16 on a GPU, none on a CPU)")
-    parser.add_argument("--compile", help="replearn's torch.compile mode, or 'none' (default: "
-                        "max-autotune-no-cudagraphs on a GPU, none on a CPU)")
+    parser.add_argument("--compile", help="replearn's torch.compile mode (default, reduce-overhead, ...) or "
+                        "'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
     parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
     args = parser.parse_args(argv)
     from .results import provenance
 
     device = pick_device(args.device)
     options = default_fit_options(device)
-    if args.amp is not None:
-        options.pop("amp", None) if args.amp == "none" else options.update(amp=args.amp)
-    if args.compile is not None:
-        options.pop("compile", None) if args.compile == "none" else options.update(compile=args.compile)
+    if args.amp is not None or args.compile is not None:  # one explicit option set
+        chosen = dict(options[0])
+        for key, value in (("amp", args.amp), ("compile", args.compile)):
+            if value == "none":
+                chosen.pop(key, None)
+            elif value is not None:
+                chosen[key] = value
+        options = [chosen]
     iterations = args.dcgan_iterations
     if iterations is None and device.type == "cpu":
         iterations = 20
@@ -563,9 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {meta['device']} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']}", flush=True)
     rows = run_benchmark(device, vae_epochs=args.vae_epochs, dcgan_epochs=args.dcgan_epochs,
                          dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
-                         models=models, progress=lambda s: print(s, flush=True))
+                         models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True))
     out = args.out or results_dir() / f"bench_{device.type}.json"
-    payload = {**meta, "device_type": device.type, "threads": torch.get_num_threads(), "results": rows}
+    payload = {**meta, "device_type": device.type, "device_label": device_label(device),
+               "threads": torch.get_num_threads(), "results": rows}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     print()

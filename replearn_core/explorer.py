@@ -151,17 +151,16 @@ def _layers(decoder: nn.Module, output_activation: str | None) -> list[_Layer]:
     return layers
 
 
-def latent_ranges(codes, quantile: float = 0.005, margin: float = 0.15) -> list[tuple[float, float]]:
-    """A slider range per latent dimension: the ``quantile`` .. ``1 - quantile`` span of ``codes``,
-    widened by ``margin`` of that span on each side (never empty)."""
-    codes = np.asarray(torch.as_tensor(codes).detach().cpu().float().numpy(), dtype=np.float64)
-    if codes.ndim != 2 or len(codes) == 0:
-        raise ValueError(f"start_codes: expected a [N, latent_dim] array with N >= 1, got shape {codes.shape}")
-    lo = np.quantile(codes, quantile, axis=0)
-    hi = np.quantile(codes, 1 - quantile, axis=0)
-    span = np.maximum(hi - lo, 1e-3)
-    lo, hi = lo - margin * span, hi + margin * span
-    return [(float(a), float(b)) for a, b in zip(lo, hi)]
+def _default_ranges(codes: torch.Tensor) -> list[tuple[float, float]]:
+    """The 1%..99% quantiles of the start codes per dimension, as the live slider panels use
+    (:func:`replearn_core.traversal.observed_ranges`); a unit that never varies gets +-0.5."""
+    from .traversal import observed_ranges
+
+    if len(codes) < 2:
+        raise ValueError("ranges: give the slider ranges explicitly when there is only one start code")
+    r = observed_ranges(codes).double().numpy()
+    pad = np.where(r[:, 1] - r[:, 0] < 1e-6, 0.5, 0.0)
+    return [(float(lo - p), float(hi + p)) for (lo, hi), p in zip(r, pad)]
 
 
 def export_decoder(decoder_model: nn.Module, name: str, start_codes, ranges=None,
@@ -174,7 +173,8 @@ def export_decoder(decoder_model: nn.Module, name: str, start_codes, ranges=None
       model with such a ``.decoder``; its input size is the latent size.
     * ``start_codes``: ``[N, latent_dim]`` real codes (e.g. encoded test images); the sliders
       start at the first, the explorer can step through them, a 2-d pad draws them all.
-    * ``ranges``: one ``(low, high)`` per latent dimension (default: :func:`latent_ranges`).
+    * ``ranges``: one ``(low, high)`` per latent dimension, or one pair for all (default: the
+      1%..99% quantiles of the codes, :func:`replearn_core.traversal.observed_ranges`).
     * ``labels``: optional ``[N]`` integer labels of the codes (colours on the 2-d pad).
     * ``output_activation``: applied after a final Linear (``"auto"``: sigmoid, since the
       book's decoders end in logits); ``value_range``: output values shown as black .. white.
@@ -201,7 +201,12 @@ def export_decoder(decoder_model: nn.Module, name: str, start_codes, ranges=None
         labels = labels[:max_codes]
     codes = codes[:max_codes]
     if ranges is None:
-        ranges = latent_ranges(codes)
+        ranges = _default_ranges(codes)
+    ranges = np.asarray(torch.as_tensor(ranges, dtype=torch.float64).cpu().numpy())
+    if ranges.shape == (2,):  # one (low, high) for every dimension
+        ranges = np.tile(ranges, (latent_dim, 1))
+    if ranges.ndim != 2 or ranges.shape[1] != 2:
+        raise ValueError(f"ranges: expected (low, high) or {latent_dim} (low, high) pairs, got shape {ranges.shape}")
     ranges = [(float(lo), float(hi)) for lo, hi in ranges]
     if len(ranges) != latent_dim or any(not (np.isfinite(lo) and np.isfinite(hi) and lo < hi) for lo, hi in ranges):
         raise ValueError(f"ranges: expected {latent_dim} finite (low, high) pairs with low < high, got {ranges!r}")
@@ -353,7 +358,7 @@ def show_explorer(decoder_model: nn.Module, name: str, start_codes, ranges=None,
 
         model = rl.book_model("vae_2d", device).model
         codes = rl.models.encode_dataset(model, x_test[:500])
-        rl.explorer.show_explorer(model, "vae_2d", codes, [(-3, 3), (-3, 3)], labels=y_test[:500],
+        rl.explorer.show_explorer(model, "vae_2d", codes, (-3, 3), labels=y_test[:500],
                                   title="VAE 784-400-100-10-2")
 
     * ``decoder_model``: the model (its ``.decoder`` is used) or the decoder ``nn.Sequential``
@@ -361,7 +366,8 @@ def show_explorer(decoder_model: nn.Module, name: str, start_codes, ranges=None,
     * ``name``: file and DOM name, unique in the book (lower case, digits, ``_``, ``-``).
     * ``start_codes``: ``[N, latent_dim]`` real codes: the sliders start at the first one;
       "previous/next code" steps through them; for 2-d latents they are the dots on the pad.
-    * ``ranges``: ``[(low, high)] * latent_dim`` slider ranges (default from the codes).
+    * ``ranges``: slider ranges, ``(low, high)`` for all dimensions or one pair per dimension
+      (default: the 1%..99% quantiles of the codes, as the live ``rl.widgets`` panels use).
     * ``image_shape``: ``(height, width)`` of the decoded image, e.g. ``(64, 64)`` for faces.
 
     Writes ``book/_static/replearn/decoders/<name>.js`` (commit it with the notebook) and

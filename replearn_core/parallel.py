@@ -72,6 +72,24 @@ def balance_by_parameters(layers: Sequence[nn.Module], num_stages: int) -> list[
     return [b - a for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def pipeline_schedule(num_stages: int, micro_batches: int) -> list[tuple[int, int, int]]:
+    """The fill-and-drain (GPipe) forward schedule: ``(tick, stage, chunk)`` in the order issued.
+
+    At clock tick ``t`` stage ``s`` works on chunk ``t - s``; within a tick later stages are
+    issued first. The run takes ``micro_batches + num_stages - 1`` ticks, of which each stage is
+    idle for ``num_stages - 1`` (the "bubble"): a fraction ``(S - 1) / (M + S - 1)`` of the time.
+    """
+    if num_stages < 1 or micro_batches < 1:
+        raise ValueError(f"num_stages and micro_batches must be positive, got {num_stages}, {micro_batches}")
+    order = []
+    for tick in range(micro_batches + num_stages - 1):
+        for stage in range(min(tick, num_stages - 1), -1, -1):
+            chunk = tick - stage
+            if 0 <= chunk < micro_batches:
+                order.append((tick, stage, chunk))
+    return order
+
+
 class ModelParallel(nn.Module):
     """Consecutive stages of a network, stage ``k`` on ``devices[k]`` (see :func:`split_sequential`).
 
@@ -114,12 +132,8 @@ class ModelParallel(nn.Module):
         whole batch.)
         """
         chunks = list(torch.chunk(x, self.micro_batches))
-        n_stages = len(self.stages)
-        for tick in range(len(chunks) + n_stages - 1):
-            for s in range(min(tick, n_stages - 1), -1, -1):  # later stages first: they free memory
-                c = tick - s
-                if 0 <= c < len(chunks):
-                    chunks[c] = self.stages[s](_to(chunks[c], self.devices[s]))
+        for _, stage, c in pipeline_schedule(len(self.stages), len(chunks)):
+            chunks[c] = self.stages[stage](_to(chunks[c], self.devices[stage]))
         return torch.cat(chunks)
 
     def placement(self) -> list[dict]:

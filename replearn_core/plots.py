@@ -290,3 +290,57 @@ def plot_reparameterisation_diagram(axes=None):
     ax.plot([], [], marker="s", ls="", mfc="#dbe9f6", mec="k", label="deterministic node")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return axes
+
+
+def show_traversal(images, values, title: str | None = None, ax=None, changed=None,
+                   row_labels: Sequence[str] | None = None, value_fmt: str = "{:.2f}"):
+    """A latent traversal: row ``i`` shows the decoded frames as dimension ``i`` runs through ``values[i]``.
+
+    ``images`` [d * steps, H*W] and ``values`` [d, steps] as returned by
+    :func:`replearn_core.traversal.latent_traversal_grid`. Each row is labelled with its
+    dimension and the range it covers. Frames where ``changed`` [d, steps] is true (e.g. the
+    classifier reads another digit than at the start) get a red frame.
+    """
+    vals = _to_numpy(values)
+    d, steps = vals.shape
+    if row_labels is None:
+        row_labels = [f"$z_{{{i + 1}}}$: {value_fmt.format(vals[i, 0])} to {value_fmt.format(vals[i, -1])}"
+                      for i in range(d)]
+    ax = show_images(images, nrow=steps, title=title, ax=ax, row_labels=row_labels,
+                     figsize=(0.75 * steps + 2.2, 0.75 * d + 0.6))
+    arr = _to_numpy(images)
+    h = arr.shape[-2] if arr.ndim >= 3 else int(round(arr.shape[-1] ** 0.5))
+    w = arr.shape[-1] if arr.ndim >= 3 else h
+    if changed is not None:
+        from matplotlib.patches import Rectangle
+
+        for i, k in zip(*np.nonzero(_to_numpy(changed))):
+            ax.add_patch(Rectangle((k * (w + 1) - 0.5, i * (h + 1) - 0.5), w, h, fill=False, edgecolor="red",
+                                   linewidth=1.2))
+    ax.set_xlabel(f"value of the traversed dimension, {steps} equal steps from left to right")
+    return ax
+
+
+def plot_pipeline_schedule(schedule, num_stages: int, title: str | None = None, ax=None,
+                           stage_labels: Sequence[str] | None = None):
+    """Gantt chart of a pipeline schedule: ``schedule`` = ``(tick, stage, chunk)`` triples (e.g.
+    :func:`replearn_core.parallel.pipeline_schedule`); one row per stage, one box per chunk, idle
+    ticks (the pipeline "bubble") left grey."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.5 * num_stages + 1.2))
+    ticks = max(t for t, _, _ in schedule) + 1
+    chunks = max(c for _, _, c in schedule) + 1
+    colours = plt.get_cmap("tab10" if chunks <= 10 else "viridis")
+    ax.barh(range(num_stages), [ticks] * num_stages, left=0, height=0.8, color="0.9", edgecolor="0.8")
+    for tick, stage, chunk in schedule:
+        colour = colours(chunk % 10) if chunks <= 10 else colours(chunk / max(1, chunks - 1))
+        ax.barh(stage, 1, left=tick, height=0.8, color=colour, edgecolor="white")
+        ax.text(tick + 0.5, stage, str(chunk + 1), ha="center", va="center", fontsize=7, color="white")
+    ax.set_yticks(range(num_stages))
+    ax.set_yticklabels(stage_labels or [f"stage {s} (device {s})" for s in range(num_stages)], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, ticks)
+    ax.set_xlabel("time (clock ticks: one stage working on one chunk)")
+    busy = len(schedule) / (ticks * num_stages)
+    ax.set_title(title or f"{chunks} chunk(s) on {num_stages} stages: devices busy {100 * busy:.0f}% of the time")
+    return ax

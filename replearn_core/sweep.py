@@ -157,17 +157,21 @@ def run_sparse_sweep(grids: dict[str, tuple[float, ...]] | None = None, defaults
     return pd.DataFrame(runs), pd.DataFrame(epoch_rows)
 
 
-def sparse_table(runs, factor: str, defaults: dict[str, float] | None = None):
+def sparse_table(runs, factor: str, defaults: dict[str, float] | None = None,
+                 references: tuple[str, ...] | None = None):
     """One report table: test loss per value of ``factor``, the other two factors at their defaults.
 
-    Columns: the factor, ``mean`` and ``std`` (sample standard deviation over seeds) of the
-    test loss, ``n`` seeds, ``vs_best`` (mean minus the best mean) and ``best`` (True on the
-    lowest mean).
+    Runs labelled as reference configurations (``references``, default: the names of
+    :data:`SPARSE_REFERENCES`; e.g. "KL only", which is alpha = 0) are left out, so a table
+    holds the grid only. Columns: the factor, ``mean`` and ``std`` (sample standard deviation
+    over seeds) of the test loss, ``n`` seeds, ``vs_best`` (mean minus the best mean) and
+    ``best`` (True on the lowest mean).
     """
     if factor not in FACTORS:
         raise ValueError(f"factor: must be one of {FACTORS}, got {factor!r}")
     defaults = SPARSE_DEFAULTS if defaults is None else defaults
-    mask = True
+    references = tuple(SPARSE_REFERENCES) if references is None else tuple(references)
+    mask = ~runs["label"].isin(references) if "label" in runs else True
     for other in FACTORS:
         if other != factor:
             mask = mask & ((runs[other] - defaults[other]).abs() < 1e-9)
@@ -271,9 +275,18 @@ def write_sparse_results(runs, epochs, header: dict[str, str], folder: Path | No
     paths = sparse_result_paths(folder)
     write_csv_with_header(paths["runs"], header, runs)
     write_csv_with_header(paths["epochs"], header, epochs)
+    write_sparse_tables(runs, header, folder, defaults)
+    return paths
+
+
+def write_sparse_tables(runs, header: dict[str, str], folder: Path | None = None,
+                        defaults: dict[str, float] | None = None) -> None:
+    """Write the three tables (``sparse_rho.csv``, ...) of :func:`sparse_table` from the runs."""
+    paths = sparse_result_paths(folder)
+    header = dict(header, table="derived from sparse_runs.csv by replearn_core.sweep.sparse_table "
+                                "(grid runs only; mean and sample std over seeds)")
     for f in FACTORS:
         write_csv_with_header(paths[f], header, sparse_table(runs, f, defaults).round(4))
-    return paths
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def test_invalid_configs_name_the_field(changes, field):
 def test_shapes_and_ranges():
     x, y = _data(64)
     for prior in ("gaussian", "mixture10"):
-        model = rl.build_model(AAEConfig(prior=prior, **TINY))
+        model = rl.build_model(AAEConfig(prior=prior, **TINY)).requires_grad_(False)
         assert isinstance(model, AdversarialAutoencoder)
         z = model.encode(x)
         assert z.shape == (64, 2)
@@ -106,15 +106,17 @@ def test_fit_alternates_the_three_phases_with_finite_falling_losses():
 
 def test_adversarial_phases_pull_the_codes_towards_the_prior():
     """Same data, seed and reconstruction; with the regulariser switched off (learning rate ~0
-    for discriminator and generator) the codes stay far from N(0, I), with it they approach it."""
+    for discriminator and generator) the codes stay far from N(0, I), with it they approach it.
+    (At these settings the ratio is 0.18 to 0.33 over seeds 0 to 3.)"""
     x, y = _data(1024)
     z_prior = torch.randn(1024, 2, generator=torch.Generator().manual_seed(1))
     mmd = {}
     for name, scale in (("aae", 1.0), ("plain", 1e-12)):
         rl.seed_everything(0)
-        model = rl.build_model(AAEConfig(**TINY, disc_lr_scale=0.5 * scale, gen_lr_scale=scale))
-        rl.fit(model, rl.DeviceBatches(x, y, batch_size=64, seed=0),
-               rl.TrainConfig(epochs=6, batch_size=64, lr=3e-3), progress=False)
+        model = rl.build_model(AAEConfig(hidden=(64, 32), disc_hidden=(32, 32), disc_lr_scale=0.2 * scale,
+                                         gen_lr_scale=0.5 * scale))
+        rl.fit(model, rl.DeviceBatches(x, y, batch_size=32, seed=0),
+               rl.TrainConfig(epochs=12, batch_size=32, lr=1e-3), progress=False)
         with torch.no_grad():
             mmd[name] = rl.metrics.mmd_rbf(model.encode(x), z_prior)
     assert mmd["aae"] < 0.5 * mmd["plain"], mmd

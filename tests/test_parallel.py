@@ -65,6 +65,16 @@ def test_split_trains_like_the_whole_network():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+def test_pipeline_schedule_fills_and_drains():
+    order = parallel.pipeline_schedule(2, 3)
+    assert order == [(0, 0, 0), (1, 1, 0), (1, 0, 1), (2, 1, 1), (2, 0, 2), (3, 1, 2)]
+    # every chunk passes every stage once, each stage after the one before it
+    for s, m in [(3, 4), (4, 2), (1, 5)]:
+        order = parallel.pipeline_schedule(s, m)
+        assert sorted((c, st) for _, st, c in order) == [(c, st) for c in range(m) for st in range(s)]
+        assert max(t for t, _, _ in order) == m + s - 2
+
+
 def test_invalid_splits_raise_naming_the_field():
     with pytest.raises(ValueError, match="balance"):
         parallel.split_sequential(_net(), ["cpu", "cpu"], balance=[3, 3])
@@ -81,3 +91,44 @@ def test_single_process_defaults():
     assert (info.rank, info.world_size, info.is_main) == (0, 1, True)
     assert not parallel.is_distributed()
     parallel.barrier()  # no-op without a process group
+
+
+# ---------------------------------------------------------------------------------------------
+# fit's speed options: mixed precision and compilation (off by default)
+
+import replearn_core as rl  # noqa: E402
+from replearn_core.models import AutoencoderConfig  # noqa: E402
+
+
+def _ae_fit(**options):
+    x, y = rl.mnist_tensors("train", subset=512)
+    rl.seed_everything(0)
+    model = rl.build_model(AutoencoderConfig(hidden=(32,), latent_dim=4))
+    history = rl.fit(model, rl.DeviceBatches(x, y, batch_size=128), rl.TrainConfig(epochs=2), progress=False,
+                     **options)
+    return model, history
+
+
+def test_bfloat16_autocast_trains_close_to_float32():
+    model32, h32 = _ae_fit()
+    model16, h16 = _ae_fit(amp="bfloat16")
+    assert h16.epochs["recon"][-1] < h16.steps["recon"][0]
+    assert h16.epochs["recon"][-1] == pytest.approx(h32.epochs["recon"][-1], rel=0.02)
+    assert all(p.dtype == torch.float32 for p in model16.parameters())  # parameters stay float32
+    assert not all(torch.equal(a, b) for a, b in zip(model16.parameters(), model32.parameters()))
+
+
+def test_compiled_forward_gives_the_same_training():
+    # the "eager" backend runs TorchDynamo's graph capture without generating code (fast in CI)
+    model_c, h_c = _ae_fit(compile={"backend": "eager"})
+    model_e, h_e = _ae_fit()
+    assert h_c.epochs["recon"] == pytest.approx(h_e.epochs["recon"], rel=1e-5)
+    for a, b in zip(model_c.parameters(), model_e.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_invalid_speed_options_raise_naming_the_option():
+    with pytest.raises(ValueError, match="amp"):
+        _ae_fit(amp="int8")
+    with pytest.raises(ValueError, match="compile"):
+        _ae_fit(compile="fastest")

@@ -172,7 +172,12 @@ def test_sparse_table_marks_the_best_and_separation_uses_seed_noise():
     rows = []
     for rho, losses in {0.1: [10.0, 10.2, 10.4], 0.2: [9.0, 9.1, 9.2], 0.3: [12.0, 12.0, 12.3]}.items():
         rows += [dict(rho=rho, beta=d["beta"], alpha=d["alpha"], seed=s, test_bce=v) for s, v in enumerate(losses)]
-    rows.append(dict(rho=0.1, beta=0.0, alpha=0.0, seed=0, test_bce=1.0))  # a reference run: excluded
+    rows = [dict(r, label="grid") for r in rows]
+    rows.append(dict(label="no penalty", rho=0.1, beta=0.0, alpha=0.0, seed=0, test_bce=1.0))  # other beta
+    # a reference run with the defaults except alpha = 0 ("KL only") is left out of the alpha table
+    rows.append(dict(label="KL only", rho=d["rho"], beta=d["beta"], alpha=0.0, seed=0, test_bce=1.0))
+    assert 0.0 not in set(sweep.sparse_table(pd.DataFrame(rows), "alpha")["alpha"])
+    assert 0.0 in set(sweep.sparse_table(pd.DataFrame(rows), "alpha", references=())["alpha"])
     table = sweep.sparse_table(pd.DataFrame(rows), "rho")
     assert list(table["rho"]) == [0.1, 0.2, 0.3] and list(table["n"]) == [3, 3, 3]
     assert list(table["best"]) == [False, True, False]

@@ -78,16 +78,17 @@ class AAEConfig(BaseConfig):
     """Encoder ``input_dim -> hidden -> latent_dim``, mirrored decoder, discriminator on codes."""
 
     input_dim: int = 784
-    hidden: tuple[int, ...] = (512, 512)  # the encoder's hidden layers; the decoder mirrors them
+    hidden: tuple[int, ...] = (400, 100)  # the encoder's hidden layers; the decoder mirrors them
     latent_dim: int = 2
-    disc_hidden: tuple[int, ...] = (256, 256)  # the discriminator's hidden layers
+    disc_hidden: tuple[int, ...] = (128, 128)  # the discriminator's hidden layers
     activation: str = "relu"
     prior: str = "gaussian"
     use_labels: bool = False  # label-conditioned discriminator (paper fig. 4, tensorflow-mnist-AAE)
     #: learning rates of the discriminator and generator phases relative to TrainConfig.lr
-    #: (tensorflow-mnist-AAE: lr / 5 for the discriminator, lr for the generator)
+    #: (tensorflow-mnist-AAE: lr / 5 for the discriminator, lr for two generator steps; the
+    #: book's small sweep in chapter 08 settled on lr / 5 and lr / 2 for one generator step)
     disc_lr_scale: float = 0.2
-    gen_lr_scale: float = 1.0
+    gen_lr_scale: float = 0.5
 
     def validate(self) -> None:
         check_positive_int(self, "input_dim", "latent_dim")

@@ -48,10 +48,10 @@ SIDE = 64  # Olivetti faces are 64x64
 #: Test subjects: the 7 people photographed both with and without glasses (the identity
 #: check needs their no-glasses photos untouched by training), 2 of the 8 people who always
 #: wear glasses and 3 who never do; the other 28 subjects are the training subjects.
-TEST_SUBJECTS: tuple[int, ...] = tuple(sorted(SUBJECTS_WITH_AND_WITHOUT_GLASSES + (13, 33) + (0, 20, 38)))
+TEST_SUBJECTS: tuple[int, ...] = tuple(sorted(SUBJECTS_WITH_AND_WITHOUT_GLASSES + (0, 20, 38)))
 
 #: Rows of the 64x64 face covered by glasses frames in any Olivetti image (the eye band).
-EYE_ROWS = (8, 35)
+EYE_ROWS = (6, 38)
 
 DESIGNS = ("shared_encoder", "two_autoencoders")
 
@@ -212,7 +212,7 @@ class TransferAutoencoder(BaseModel):
     def encode(self, x: torch.Tensor, domain: int = GLASSES) -> torch.Tensor:
         """h = f_domain(x): the code [N, latent_dim] (one encoder for both domains if shared)."""
         _check_domain(domain)
-        return self.encoder_for(domain)(x.reshape(len(x), -1))
+        return self.encoder_for(domain)(self.center(x))
 
     def decode_logits(self, h: torch.Tensor, domain: int) -> torch.Tensor:
         return self.decoders[_check_domain(domain)](h)
@@ -231,6 +231,15 @@ class TransferAutoencoder(BaseModel):
         """The transfer path g_{1-source}(f_source(x)): decoded by the OTHER domain's decoder."""
         return self.decode(self.encode(x, source), 1 - _check_domain(source))
 
+    @staticmethod
+    def center(x: torch.Tensor) -> torch.Tensor:
+        """Encoder input: the flattened face minus 1/2, so that inputs are centred around 0.
+
+        Raw pixels are all positive (mean 0.52): every first-layer unit then sees nearly the
+        same large sum, and training stalls at the mean face for hundreds of steps.
+        """
+        return x.reshape(len(x), -1) - 0.5
+
     def weight_matrices(self) -> list[torch.Tensor]:
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
 
@@ -244,12 +253,13 @@ class TransferAutoencoder(BaseModel):
         codes = []
         loss = x.new_zeros(())
         recon_all = torch.empty_like(x)
+        xc = self.center(x)
         if self.shared:
-            h_all = self.encoders[0](x)
+            h_all = self.encoders[0](xc)
         for d, name in ((GLASSES, "recon_glasses"), (NO_GLASSES, "recon_no_glasses")):
             mask = y == d
             if mask.any():
-                h = h_all[mask] if self.shared else self.encoders[d](x[mask])
+                h = h_all[mask] if self.shared else self.encoders[d](xc[mask])
                 logits = self.decoders[d](h)
                 recon_all[mask] = logits.detach()
                 term = bernoulli_nll(logits, x[mask])
@@ -266,7 +276,7 @@ class TransferAutoencoder(BaseModel):
             terms["weight_l2"] = l2_weight_penalty(self.weight_matrices(), cfg.weight_decay)
             loss = loss + terms["weight_l2"]
         if cfg.align_weight > 0:
-            gap = (self.encoders[GLASSES](x) - self.encoders[NO_GLASSES](x)).pow(2).sum(1).mean()
+            gap = (self.encoders[GLASSES](xc) - self.encoders[NO_GLASSES](xc)).pow(2).sum(1).mean()
             terms["align"] = cfg.align_weight * gap
             loss = loss + terms["align"]
         return ModelOutput(loss=loss, terms=terms, z=h_all if self.shared else None, recon=recon_all)
@@ -278,18 +288,33 @@ class TransferAutoencoder(BaseModel):
 
 @dataclass(frozen=True)
 class GlassesClassifierConfig(BaseConfig):
-    """conv5x5(c1, stride 2) - conv5x5(c2, stride 2) - global pooling - linear(2) on 64x64 faces."""
+    """A small CNN on the high-passed eye band of a face: is there a pair of glasses?
+
+    With only a handful of glasses-wearing training subjects, a classifier fed whole faces
+    learns *who* wears glasses rather than *what* glasses look like (about 70% held-out
+    accuracy). Two fixed input transformations remove most identity cues: keeping only the
+    eye band (:data:`EYE_ROWS`) and subtracting a Gaussian blur of std ``highpass_sigma``
+    pixels, which removes shading and keeps edges such as spectacle frames.
+    """
 
     channels: tuple[int, int] = (8, 16)
-    #: std of the Gaussian blur applied at random to training faces (0: none), so that the
-    #: judge also knows what glasses look like in a blurry reconstruction
-    blur_sigma: float = 1.5
+    highpass_sigma: float = 3.0
+    #: std of a Gaussian blur applied to a random half of the training faces (0: none), so that
+    #: the judge also recognises glasses in a blurry reconstruction
+    blur_sigma: float = 1.0
+    #: weight of the glasses class in the cross-entropy (training faces are ~1/4 glasses)
+    glasses_weight: float = 3.0
+    dropout: float = 0.2
 
     def validate(self) -> None:
         require(isinstance(self.channels, tuple) and len(self.channels) == 2
-                and all(isinstance(c, int) and c > 0 for c in self.channels), "channels",
-                f"must be two positive integers, got {self.channels!r}")
-        check_non_negative(self, "blur_sigma")
+                and all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in self.channels),
+                "channels", f"must be two positive integers, got {self.channels!r}")
+        check_non_negative(self, "highpass_sigma", "blur_sigma")
+        require(isinstance(self.glasses_weight, (int, float)) and self.glasses_weight > 0, "glasses_weight",
+                f"must be a positive number, got {self.glasses_weight!r}")
+        require(isinstance(self.dropout, float) and 0.0 <= self.dropout < 1.0, "dropout",
+                f"must be a float in [0, 1), got {self.dropout!r}")
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -307,7 +332,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 @register(GlassesClassifierConfig)
 class GlassesClassifier(BaseModel):
-    """Is there a pair of glasses in this 64x64 face? Trained on real faces (half of them blurred)."""
+    """conv5x5/2 - conv5x5/2 - conv3x3/2 - global max pool - linear(2), ReLU, on the high-passed eye band."""
 
     def __init__(self, config: GlassesClassifierConfig = GlassesClassifierConfig()):
         super().__init__(config)
@@ -316,20 +341,31 @@ class GlassesClassifier(BaseModel):
             nn.Conv2d(1, c1, 5, stride=2, padding=2), nn.ReLU(),
             nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.ReLU(),
             nn.Conv2d(c2, c2, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c2, 2),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(config.dropout), nn.Linear(c2, 2),
         )
 
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Faces [N, 4096] or [N, 64, 64] -> high-passed eye band [N, 1, rows, 64]."""
+        x = x.reshape(len(x), 1, SIDE, SIDE)
+        x = x - gaussian_blur(x, self.config.highpass_sigma) if self.config.highpass_sigma > 0 else x
+        return x[:, :, EYE_ROWS[0]:EYE_ROWS[1]]
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(len(x), 1, SIDE, SIDE))
+        return self.net(self.preprocess(x))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
         if y is None:
             raise ValueError("GlassesClassifier.forward needs y, the glasses label of each face")
+        cfg = self.config
         x = x.reshape(len(x), 1, SIDE, SIDE)
-        if self.training and self.config.blur_sigma > 0:
-            blur = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
-            x = torch.where(blur, gaussian_blur(x, self.config.blur_sigma), x)
-        loss = F.cross_entropy(self.net(x), y)
+        if self.training:  # random blur, contrast and brightness
+            if cfg.blur_sigma > 0:
+                blur = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
+                x = torch.where(blur, gaussian_blur(x, cfg.blur_sigma), x)
+            x = x * (0.9 + 0.2 * torch.rand(len(x), 1, 1, 1, device=x.device)) \
+                + 0.1 * (torch.rand(len(x), 1, 1, 1, device=x.device) - 0.5)
+        weight = torch.tensor([1.0, float(cfg.glasses_weight)], device=x.device)
+        loss = F.cross_entropy(self.logits(x), y, weight=weight)
         return ModelOutput(loss=loss, terms={"cross_entropy": loss})
 
     @torch.no_grad()
@@ -391,7 +427,7 @@ SPARSE = dict(hidden=(), latent_dim=256, latent_activation="sigmoid", sparsity_w
               sparsity_target=0.05, weight_decay=1e-4)
 DEEP = dict(hidden=(1024, 256), latent_dim=64, activation="relu", latent_activation=None)
 TRANSFER_TRAINING = TrainConfig(epochs=30, batch_size=64, lr=1e-3, seed=0, dataset="olivetti")
-GLASSES_TRAINING = TrainConfig(epochs=15, batch_size=32, lr=3e-3, seed=0, dataset="olivetti")
+GLASSES_TRAINING = TrainConfig(epochs=8, batch_size=32, lr=1e-3, seed=0, dataset="olivetti")
 
 BOOK_TRANSFER_MODELS = {
     "transfer_sparse": TransferConfig(design="shared_encoder", **SPARSE),

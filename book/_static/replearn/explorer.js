@@ -95,9 +95,10 @@
     ".rlx-fig canvas{display:block;image-rendering:pixelated;image-rendering:crisp-edges;",
     "border:1px solid var(--pst-color-border,#ccc);background:#000}",
     ".rlx-pad{cursor:crosshair;touch-action:none;background:var(--pst-color-surface,#f6f6f6) !important}",
-    ".rlx-sliders{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:2px 14px;",
-    "margin:10px 0 4px;max-height:330px;overflow-y:auto}",
-    ".rlx-sliders.rlx-few{grid-template-columns:1fr;max-width:520px}",
+    ".rlx-sliders{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:2px 14px;",
+    "flex:1 1 320px;max-height:290px;overflow-y:auto;align-content:start;padding-right:4px}",
+    ".rlx-sliders.rlx-few{grid-template-columns:1fr;max-width:560px}",
+    ".rlx-sliders.rlx-below{flex-basis:100%;margin-top:6px}",
     ".rlx-s{display:flex;align-items:center;gap:6px;font-size:12px;font-variant-numeric:tabular-nums}",
     ".rlx-s label{min-width:2.6em}",
     ".rlx-s input{flex:1;min-width:80px;margin:2px 0}",
@@ -156,7 +157,9 @@
     var pad = null;
     if (d === 2) pad = makePad(row);
 
-    var sliderBox = el("div", { "class": "rlx-sliders" + (d <= 12 ? " rlx-few" : "") }, box);
+    // sliders beside the image (below it when a 2-d pad takes that place)
+    var sliderBox = el("div", { "class": "rlx-sliders" + (d <= 12 ? " rlx-few" : "") + (pad ? " rlx-below" : ""),
+                                role: "group", "aria-label": "latent code sliders" }, row);
     var sliders = [], readouts = [];
     for (var k = 0; k < d; k++) {
       var line = el("div", { "class": "rlx-s" }, sliderBox);
@@ -284,6 +287,7 @@
     }
 
     useCode(0);
+    timing.textContent = "";  // the first call includes compiling; show times once the reader moves
 
     var hook = {
       name: desc.name, latentDim: d, imageShape: [H, W], sha256: desc.sha256, ranges: ranges,
