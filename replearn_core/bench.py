@@ -453,14 +453,26 @@ def _replearn_generate(model):
     return generate
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def default_fit_options(device: torch.device) -> list[dict]:
-    """replearn's speed options for this device, best first: none on a CPU; on a GPU bfloat16
-    autocast with ``torch.compile`` capturing CUDA graphs (``reduce-overhead``), then without CUDA
-    graphs, then autocast alone. The benchmark uses the first set that works."""
+    """replearn's speed options for this device, best first; the benchmark measures the first set
+    that works, besides plain float32 ``fit``.
+
+    On a GPU: bfloat16 autocast with ``torch.compile`` capturing CUDA graphs
+    (``reduce-overhead``), then compiled without CUDA graphs, then autocast alone. On a CPU:
+    bfloat16 autocast where the CPU has native bfloat16 arithmetic, else nothing.
+    """
     if device.type == "cuda":
         return [{"amp": "bfloat16", "compile": "reduce-overhead"}, {"amp": "bfloat16", "compile": True},
-                {"amp": "bfloat16"}, {}]
-    return [{}]
+                {"amp": "bfloat16"}]
+    return [{"amp": "bfloat16"}] if cpu_has_native_bfloat16() else []
 
 
 def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: int = 2,
@@ -468,100 +480,144 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
                   fit_options: list[dict] | None = None,
                   models: tuple[str, ...] = ("vae", "dcgan"), quality: bool | None = None,
                   vae_subset: int | None = None, progress=print) -> dict:
-    """Run the naive and replearn loops of each model in ``models``; return the measurements.
+    """Run, for each model in ``models``, the naive loop, plain ``rl.fit`` (float32, no options)
+    and ``rl.fit`` with speed options; return the measurements.
 
     ``fit_options``: sets of options of :func:`replearn_core.fit` to try in order (default:
-    :func:`default_fit_options`); a set that raises is recorded and the next one is measured.
+    :func:`default_fit_options`; an empty list skips the third measurement); a set that raises is
+    recorded and the next one is tried.
     """
-    fit_options = default_fit_options(device) if fit_options is None else fit_options
+    fit_options = default_fit_options(device) if fit_options is None else [o for o in fit_options if o]
     quality = dcgan_iterations is None if quality is None else quality
     rows = {}
     with torchvision_mnist_root() as root:
         if "vae" in models:
-            progress(f"VAE: pytorch/examples loop, {vae_epochs} epochs ...")
+            what = f"{vae_epochs} epochs" + (f" on {vae_subset} images" if vae_subset else "")
+            progress(f"VAE: pytorch/examples loop, {what} ...")
             naive = naive_vae(root, device, vae_epochs, subset=vae_subset)
             progress(f"  epochs: {_fmt_list(naive['epoch_seconds'])} s; test loss {naive['test_loss']:.2f}")
-            progress(f"VAE: replearn fit, {vae_epochs} epochs ...")
+            progress(f"VAE: replearn fit, float32, {what} ...")
+            plain = replearn_vae(device, vae_epochs, 1, vae_subset)
+            progress(f"  epochs: {_fmt_list(plain['epoch_seconds'])} s; test loss {plain['test_loss']:.2f}")
             fast = _with_fallback(replearn_vae, device, vae_epochs, 1, vae_subset, fit_options=fit_options,
-                                  progress=progress)
-            progress(f"  epochs: {_fmt_list(fast['epoch_seconds'])} s; test loss {fast['test_loss']:.2f}")
-            rows["vae"] = _row(naive, fast, "test -ELBO (nats/image)", naive["test_loss"], fast["test_loss"])
-            rows["vae"]["naive_data_s"] = naive["data_seconds"]
-            rows["vae"]["train_subset"] = vae_subset
+                                  progress=progress, label="VAE: replearn fit")
+            if fast is not None and "epoch_seconds" in fast:
+                progress(f"  epochs: {_fmt_list(fast['epoch_seconds'])} s; test loss {fast['test_loss']:.2f}")
+            row = _row(naive, plain, fast, "test -ELBO (nats/image)", "test_loss")
+            row["naive_data_s"] = naive["data_seconds"]
+            row["train_subset"] = vae_subset
+            rows["vae"] = row
         if "dcgan" in models:
             what = (f"{dcgan_warmup} warm-up + {dcgan_iterations} timed iterations" if dcgan_iterations
                     else f"{dcgan_epochs} epochs")
             progress(f"DCGAN 64x64: pytorch/examples loop, {what} ...")
             naive = naive_dcgan(root, device, dcgan_epochs, dcgan_iterations, dcgan_warmup)
             progress(f"  timed: {_fmt_list(naive['epoch_seconds'])} s")
-            progress(f"DCGAN 64x64: replearn fit, {what} ...")
+            progress(f"DCGAN 64x64: replearn fit, float32, {what} ...")
+            plain = replearn_dcgan(device, dcgan_epochs, dcgan_iterations, dcgan_warmup)
+            progress(f"  timed: {_fmt_list(plain['epoch_seconds'])} s")
             fast = _with_fallback(replearn_dcgan, device, dcgan_epochs, dcgan_iterations, dcgan_warmup,
-                                  fit_options=fit_options, progress=progress)
-            progress(f"  timed: {_fmt_list(fast['epoch_seconds'])} s")
-            row = _row(naive, fast, "D loss / G loss (timed iterations)", [naive["d_loss"], naive["g_loss"]],
-                       [fast["d_loss"], fast["g_loss"]])
+                                  fit_options=fit_options, progress=progress, label="DCGAN 64x64: replearn fit")
+            if fast is not None and "epoch_seconds" in fast:
+                progress(f"  timed: {_fmt_list(fast['epoch_seconds'])} s")
+            for r in (naive, plain, fast):
+                if r is not None and "d_loss" in r:
+                    r["losses"] = [r["d_loss"], r["g_loss"]]
+            row = _row(naive, plain, fast, "D loss / G loss (timed iterations)", "losses")
             row["timed_iterations"] = dcgan_iterations
             row["extrapolated"] = dcgan_iterations is not None
             if quality:
                 progress("  Frechet distance of 5,000 samples in classifier features ...")
                 row["naive_frechet"] = generator_frechet(_naive_generate(naive["generator"]), device)
-                row["replearn_frechet"] = generator_frechet(_replearn_generate(fast["generator"]), device)
+                row["replearn_frechet"] = generator_frechet(_replearn_generate(plain["generator"]), device)
+                if fast is not None and "generator" in fast:
+                    row["fast_frechet"] = generator_frechet(_replearn_generate(fast["generator"]), device)
             rows["dcgan"] = row
     return rows
 
 
-def _with_fallback(fn, *args, fit_options: list[dict], progress) -> dict:
+def _with_fallback(fn, *args, fit_options: list[dict], progress, label: str) -> dict | None:
     """Run ``fn(*args, **options)`` for the first set of ``fit_options`` that works.
 
     A speed option can fail on some machines (no C++ compiler for ``torch.compile``, a CUDA
-    graph that cannot be captured); the failure is printed and recorded in the result
-    (``fit_options_failed``) and the next set is measured instead.
+    graph that cannot be captured); the failure is printed and recorded (``fit_options_failed``)
+    and the next set is tried. Returns None when there is nothing to try.
     """
     failed = []
-    for i, options in enumerate(fit_options):
-        if options:
-            progress(f"  fit options: {options}")
+    for options in fit_options:
+        progress(f"{label}, {', '.join(f'{k}={v}' for k, v in options.items())} ...")
         try:
             out = fn(*args, **options)
-        except Exception as exc:  # noqa: BLE001 - recorded, then the next option set is measured
-            if i == len(fit_options) - 1:
-                raise
-            message = f"{options}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-            progress(f"  failed ({message}); trying the next option set")
+        except Exception as exc:  # noqa: BLE001 - recorded, then the next option set is tried
+            first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+            message = f"{options}: {type(exc).__name__}: {first_line}"
+            progress(f"  failed ({message})")
             failed.append(message)
             continue
         out["fit_options"] = {k: str(v) for k, v in options.items()}
         out["fit_options_failed"] = failed
         return out
-    raise ValueError("fit_options: give at least one option set (an empty dict for none)")
+    return {"fit_options_failed": failed} if failed else None
 
 
 def _fmt_list(values) -> str:
     return ", ".join(f"{v:.3g}" for v in values)
 
 
-def _row(naive: dict, fast: dict, quality_name: str, naive_quality, fast_quality) -> dict:
-    t_naive, t_fast = epoch_time(naive), epoch_time(fast)
-    return {"naive_epoch_s": t_naive, "replearn_epoch_s": t_fast, "speedup": t_naive / t_fast,
-            "naive_epoch_seconds": naive["epoch_seconds"], "replearn_epoch_seconds": fast["epoch_seconds"],
-            "naive_setup_s": naive["setup_seconds"], "replearn_setup_s": fast["setup_seconds"],
-            "iterations_per_epoch": naive["iterations_per_epoch"], "quality_name": quality_name,
-            "naive_quality": naive_quality, "replearn_quality": fast_quality,
-            "fit_options": fast.get("fit_options", {}), "fit_options_failed": fast.get("fit_options_failed", [])}
+def _row(naive: dict, plain: dict, fast: dict | None, quality_name: str, quality_key: str) -> dict:
+    t_naive, t_plain = epoch_time(naive), epoch_time(plain)
+    row = {"naive_epoch_s": t_naive, "replearn_epoch_s": t_plain, "speedup": t_naive / t_plain,
+           "naive_epoch_seconds": naive["epoch_seconds"], "replearn_epoch_seconds": plain["epoch_seconds"],
+           "naive_setup_s": naive["setup_seconds"], "replearn_setup_s": plain["setup_seconds"],
+           "iterations_per_epoch": naive["iterations_per_epoch"], "quality_name": quality_name,
+           "naive_quality": naive[quality_key], "replearn_quality": plain[quality_key]}
+    if fast is not None and "epoch_seconds" in fast:
+        t_fast = epoch_time(fast)
+        row.update({"fast_epoch_s": t_fast, "fast_speedup": t_naive / t_fast,
+                    "fast_epoch_seconds": fast["epoch_seconds"], "fast_quality": fast[quality_key],
+                    "fit_options": fast["fit_options"]})
+    if fast is not None:
+        row["fit_options_failed"] = fast.get("fit_options_failed", [])
+    return row
+
+
+def _options_text(row: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in row.get("fit_options", {}).items())
 
 
 def format_table(rows: dict) -> str:
-    lines = [f"{'model':<8} {'naive s/epoch':>14} {'replearn s/epoch':>17} {'speed-up':>9}   quality (naive | replearn)"]
+    """The measurements as a text table: one line per model and loop."""
+    lines = [f"{'model':<7} {'loop':<44} {'s/epoch':>9} {'speed-up':>9}   quality"]
     for name, r in rows.items():
-        q = r["naive_quality"], r["replearn_quality"]
-        fmt = (lambda v: " / ".join(f"{x:.3f}" for x in v)) if isinstance(q[0], list) else (lambda v: f"{v:.2f}")
-        note = " (extrapolated from %d iterations)" % r["timed_iterations"] if r.get("extrapolated") else ""
-        lines.append(f"{name:<8} {r['naive_epoch_s']:>14.3f} {r['replearn_epoch_s']:>17.3f} "
-                     f"{r['speedup']:>8.1f}x   {r['quality_name']}: {fmt(q[0])} | {fmt(q[1])}{note}")
-        if "naive_frechet" in r:
-            lines.append(f"{'':<8} Frechet distance (classifier features): {r['naive_frechet']:.2f} | "
-                         f"{r['replearn_frechet']:.2f}")
+        fmt = ((lambda v: " / ".join(f"{x:.3f}" for x in v)) if isinstance(r["naive_quality"], list)
+               else (lambda v: f"{v:.2f}"))
+        loops = [("pytorch/examples", r["naive_epoch_s"], 1.0, r["naive_quality"], r.get("naive_frechet")),
+                 ("replearn fit (float32)", r["replearn_epoch_s"], r["speedup"], r["replearn_quality"],
+                  r.get("replearn_frechet"))]
+        if "fast_epoch_s" in r:
+            loops.append((f"replearn fit ({_options_text(r)})", r["fast_epoch_s"], r["fast_speedup"],
+                          r["fast_quality"], r.get("fast_frechet")))
+        for loop, seconds, speedup, q, frechet in loops:
+            extra = f", Frechet distance {frechet:.2f}" if frechet is not None else ""
+            lines.append(f"{name:<7} {loop:<44} {seconds:>9.3f} {speedup:>8.1f}x   "
+                         f"{r['quality_name']}: {fmt(q)}{extra}")
+        if r.get("extrapolated"):
+            lines.append(f"{'':<7} (epoch times extrapolated from {r['timed_iterations']} timed iterations "
+                         f"x {r['iterations_per_epoch']} iterations per epoch)")
+        for failure in r.get("fit_options_failed", []):
+            lines.append(f"{'':<7} option set failed: {failure}")
     return "\n".join(lines)
+
+
+def speedup_line(rows: dict) -> str:
+    """The last line of the benchmark: the speed-ups of each model."""
+    parts = []
+    for name, r in rows.items():
+        text = f"{name} {r['speedup']:.1f}x"
+        if "fast_speedup" in r:
+            text += f" ({_options_text(r)}: {r['fast_speedup']:.1f}x)"
+        parts.append(text)
+    return "speed-ups of replearn's epoch over pytorch/examples' (same device, same run): " + ", ".join(parts)
 
 
 def device_label(device: torch.device) -> str:
@@ -587,35 +643,42 @@ def stored_results(folder: Path | None = None) -> list[dict]:
 
 
 def results_frame(records: list[dict]):
-    """One row per (stored file, model): device, date, epoch times, speed-up and quality numbers."""
+    """One row per (stored file, model, loop): device, date, seconds per epoch, speed-up, quality."""
     import pandas as pd
 
     rows = []
     for rec in records:
         for model, r in rec["results"].items():
-            quality = r["naive_quality"], r["replearn_quality"]
-            fmt = (lambda v: " / ".join(f"{x:.2f}" for x in v)) if isinstance(quality[0], list) else "{:.1f}".format
-            rows.append({
-                "device": rec.get("device_label", rec["device"]), "date": rec["date"][:10], "model": model.upper(),
-                "naive s/epoch": round(r["naive_epoch_s"], 2), "replearn s/epoch": round(r["replearn_epoch_s"], 3),
-                "speed-up": round(r["speedup"], 1),
-                "epoch time from": (f"{r['timed_iterations']} iterations" if r.get("extrapolated")
-                                    else f"median of {len(r['naive_epoch_seconds']) - 1} epochs"),
-                "quality": r["quality_name"], "naive": fmt(quality[0]), "replearn": fmt(quality[1]),
-                "replearn options": ", ".join(f"{k}={v}" for k, v in r.get("fit_options", {}).items()) or "none",
-            })
+            fmt = ((lambda v: " / ".join(f"{x:.2f}" for x in v)) if isinstance(r["naive_quality"], list)
+                   else "{:.1f}".format)
+            loops = [("pytorch/examples", "naive"), ("replearn fit (float32)", "replearn")]
+            if "fast_epoch_s" in r:
+                loops.append((f"replearn fit ({_options_text(r)})", "fast"))
+            for loop, key in loops:
+                rows.append({
+                    "device": rec.get("device_label", rec["device"]), "date": rec["date"][:10],
+                    "model": model.upper(), "loop": loop, "s/epoch": round(r[f"{key}_epoch_s"], 3),
+                    "speed-up": round(r["naive_epoch_s"] / r[f"{key}_epoch_s"], 1),
+                    "epoch time from": (f"{r['timed_iterations']} iterations" if r.get("extrapolated")
+                                        else f"median of {len(r['naive_epoch_seconds']) - 1} epochs"),
+                    r["quality_name"]: fmt(r[f"{key}_quality"]),
+                })
     return pd.DataFrame(rows)
+
+
+LOOP_NAMES = {"naive": "pytorch/examples loop", "replearn": "replearn fit (float32)",
+              "fast": "replearn fit with speed options"}
 
 
 def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcgan")):
     """The report's figure 32 from stored measurements: seconds per epoch of the pytorch/examples
-    loop and of replearn's ``fit``, per model, one group of bars per device (labelled with the
-    date it was measured), on a log scale. Returns the figure."""
+    loop and of replearn's ``fit`` (float32, and with the device's speed options), per model,
+    one group of bars per device labelled with the date it was measured, on a log scale."""
     import matplotlib.pyplot as plt
 
     from .plots import plot_grouped_bars
 
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.8 * len(models), 4.4), squeeze=False)
     for ax, model in zip(axes[0], models):
         recs = [r for r in records if model in r["results"]]
         if not recs:
@@ -623,26 +686,31 @@ def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcg
             ax.set_title(f"{model.upper()}: no measurement stored")
             continue
         labels = [f"{r.get('device_label', r['device'])}\nmeasured {r['date'][:10]}" for r in recs]
-        naive = [r["results"][model]["naive_epoch_s"] for r in recs]
-        fast = [r["results"][model]["replearn_epoch_s"] for r in recs]
-        plot_grouped_bars(labels, {"pytorch/examples loop": naive, "replearn fit": fast}, xlabel="",
+        keys = ["naive", "replearn"] + (["fast"] if any("fast_epoch_s" in r["results"][model] for r in recs) else [])
+        values = {k: [r["results"][model].get(f"{k}_epoch_s", float("nan")) for r in recs] for k in keys}
+        plot_grouped_bars(labels, {LOOP_NAMES[k]: values[k] for k in keys}, xlabel="",
                           ylabel="training time per epoch (s, log scale)", ax=ax)
         ax.set_yscale("log")
-        width = 0.4
+        width = 0.8 / len(keys)
         for i, r in enumerate(recs):
             row = r["results"][model]
-            for dx, value in ((-width / 2, naive[i]), (width / 2, fast[i])):
-                ax.annotate(f"{value:.3g} s", (i + dx, value), ha="center", va="bottom", fontsize=8,
-                            xytext=(0, 2), textcoords="offset points")
-            note = f"{row['speedup']:.1f}x faster"
-            if row.get("extrapolated"):
-                note += f"\n(epoch extrapolated from\n{row['timed_iterations']} iterations)"
-            ax.annotate(note, (i, max(naive[i], fast[i]) * 1.6), ha="center", va="bottom", fontsize=8,
-                        color="0.15", fontweight="bold")
-        ax.set_ylim(min(naive + fast) / 4, max(naive + fast) * 30)
-        ax.legend(fontsize=8, loc="upper left")
+            for j, k in enumerate(keys):
+                v = values[k][i]
+                if v == v:  # not NaN
+                    label = f"{v:.3g} s" + (f"\n{row['naive_epoch_s'] / v:.1f}x" if k != "naive" else "")
+                    ax.annotate(label, (i + (j - (len(keys) - 1) / 2) * width, v), ha="center", va="bottom",
+                                fontsize=7.5, xytext=(0, 2), textcoords="offset points")
+            if "fast_epoch_s" in row:
+                ax.annotate(f"speed options: {_options_text(row)}", (i, 0), xycoords=("data", "axes fraction"),
+                            ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points",
+                            color="0.3")
+        finite = [v for vs in values.values() for v in vs if v == v]
+        ax.set_ylim(min(finite) / 5, max(finite) * 40)
+        ax.legend(fontsize=7.5, loc="upper left")
         arch = {"vae": "VAE 784-400-20, batch 128", "dcgan": "DCGAN 64x64, batch 64"}.get(model, model)
-        ax.set_title(f"{arch}: time per epoch")
+        extrapolated = any(r["results"][model].get("extrapolated") for r in recs)
+        ax.set_title(f"{arch}: time per epoch" + ("\n(CPU epoch extrapolated from timed iterations)"
+                                                 if extrapolated else ""))
         if not any(r.get("device_type") == "cuda" for r in recs):
             ax.text(0.98, 0.97, "GPU: no measurement\nstored yet", transform=ax.transAxes, ha="right", va="top",
                     fontsize=8, color="0.35")
@@ -660,10 +728,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dcgan-iterations", type=int,
                         help="time this many DCGAN iterations instead of full epochs (default: 20 on a CPU)")
     parser.add_argument("--dcgan-warmup", type=int, default=3, help="untimed DCGAN iterations before them")
-    parser.add_argument("--amp", choices=["none", "bfloat16", "float16"], help="replearn's autocast "
-                        "(default: bfloat16 on a GPU, none on a CPU)")
-    parser.add_argument("--compile", help="replearn's torch.compile mode (default, reduce-overhead, ...) or "
-                        "'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
+    parser.add_argument("--amp", choices=["none", "bfloat16", "float16"], help="autocast of the speed-option "
+                        "run (default: bfloat16 on a GPU and on CPUs with native bfloat16)")
+    parser.add_argument("--compile", help="torch.compile mode of the speed-option run (default, reduce-overhead, "
+                        "...) or 'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
     parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
     args = parser.parse_args(argv)
     from .results import provenance
@@ -671,13 +739,13 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     options = default_fit_options(device)
     if args.amp is not None or args.compile is not None:  # one explicit option set
-        chosen = dict(options[0])
+        chosen = dict(options[0]) if options else {}
         for key, value in (("amp", args.amp), ("compile", args.compile)):
             if value == "none":
                 chosen.pop(key, None)
             elif value is not None:
                 chosen[key] = value
-        options = [chosen]
+        options = [chosen] if chosen else []
     iterations = args.dcgan_iterations
     if iterations is None and device.type == "cpu":
         iterations = 20
@@ -685,21 +753,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(models) - {"vae", "dcgan"}
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)}; choose from vae, dcgan")
-    meta = provenance(device, command="python -m replearn_core.bench " + " ".join(argv if argv is not None else sys.argv[1:]))
-    print(f"device: {meta['device']} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']}", flush=True)
+    command = "python -m replearn_core.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    meta = provenance(device, command=command.strip())
+    label = device_label(device)
+    print(f"device: {label} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']}", flush=True)
     rows = run_benchmark(device, vae_epochs=args.vae_epochs, dcgan_epochs=args.dcgan_epochs,
                          dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
                          models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True))
     out = args.out or results_dir() / f"bench_{device.type}.json"
-    payload = {**meta, "device_type": device.type, "device_label": device_label(device),
-               "threads": torch.get_num_threads(), "results": rows}
+    payload = {**meta, "device_type": device.type, "device_label": label, "threads": torch.get_num_threads(),
+               "results": rows}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     print()
     print(format_table(rows))
     print(f"wrote {out}")
-    print("speed-ups (naive / replearn epoch time): " +
-          ", ".join(f"{name} {r['speedup']:.1f}x" for name, r in rows.items()))
+    print(speedup_line(rows))
     return 0
 
 

@@ -11,6 +11,15 @@ from replearn_core.models.aae import MIXTURE_RADIUS, MIXTURE_STD
 TINY = dict(hidden=(32, 16), disc_hidden=(16, 16))
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks run fastest on one thread (two threads spin and slow down a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _data(n=256, seed=0):
     x, y = rl.mnist_tensors("train", "cpu", subset=n)
     return x, y
