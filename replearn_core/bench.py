@@ -5,12 +5,18 @@ same device,
 
 * **VAE**: the MNIST VAE of pytorch/examples (784-400-20, ReLU, batch 128, Adam 1e-3), once
   written like ``pytorch/examples/vae/main.py`` (torchvision ``MNIST`` + ``DataLoader`` +
-  ``ToTensor``, one ``.item()`` per batch) and once as ``rl.fit`` trains the book's
+  ``ToTensor``, one ``.item()`` per batch) and then with ``rl.fit`` on the book's
   ``VAEConfig(hidden=(400,), latent_dim=20)`` (the data set is one tensor on the device,
   batches are index-selects, loss terms are read back once per epoch);
 * **DCGAN**: the 64x64 DCGAN of ``pytorch/examples/dcgan/main.py`` (``--dataset mnist``:
   ``Resize(64)``, batch 64, Adam 2e-4, betas (0.5, 0.999)), naive against ``rl.fit`` on
   ``DCGANConfig.pytorch_examples(64)``, the same architecture.
+
+``rl.fit`` is measured twice: plain (float32, no options: the training loop alone) and with
+the device's speed options (:func:`default_fit_options`: bfloat16 autocast and ``torch.compile``
+with CUDA graphs on a GPU, bfloat16 autocast on a CPU with native bfloat16 arithmetic), so the
+gain of the loop and the gain of lower precision and compilation are reported separately. A
+speed option that fails on a machine is recorded and the next one is tried.
 
 For each it reports the median epoch time after a warm-up epoch, the ratio naive / replearn and
 a quality number of each (VAE: test negative ELBO in nats per image, which must agree within
@@ -18,13 +24,12 @@ noise: speed must not be bought with worse training; DCGAN: the mean discriminat
 generator losses of the timed iterations, and in full-epoch runs the Frechet distance of 5,000
 samples to the test digits in the book classifier's feature space). On a CPU a DCGAN epoch
 takes about half an hour, so there the DCGAN is timed over a limited number of iterations
-(``--dcgan-iterations``) and its epoch time is extrapolated (iterations per epoch times seconds
-per iteration); the output says so.
+(``--dcgan-iterations``, default 20 after 3 warm-up iterations) and its epoch time is
+extrapolated (iterations per epoch times seconds per iteration); the output says so.
 
 It prints a table and, last, a line with the speed-ups, and writes
 ``book/results/bench_<device>.json`` (``cpu`` or ``cuda``; ``--out`` to change) with the device
-name, torch version, commit and date. On a GPU the replearn side uses bfloat16 autocast and
-``torch.compile`` (``--amp`` / ``--compile`` to change); on the CPU plain float32.
+name, torch version, commit, command and date.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -112,12 +118,12 @@ def examples_vae_loss(recon_x, x, mu, logvar):
 
 
 def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=None, subset: int | None = None,
-              time_data: bool = True) -> dict:
+              time_data: bool = True, test_subset: int | None = None) -> dict:
     """pytorch/examples' VAE training (``main.py`` with ``--epochs epochs``), timed per epoch.
 
     The per-batch ``loss.item()`` and the log line every 10 batches are kept (written to
     ``log``, by default discarded); the per-epoch sample and reconstruction PNGs are left out.
-    ``subset``: train on the first ``subset`` images only (quick runs). ``time_data``: also time
+    ``subset`` / ``test_subset``: train / test on the first images only (quick runs). ``time_data``: also time
     one pass over the ``DataLoader`` alone (with the copy to the device), without training.
     """
     from torch.utils.data import DataLoader
@@ -132,8 +138,10 @@ def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=N
     if subset is not None:
         train_set = torch.utils.data.Subset(train_set, range(subset))
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, **kwargs)
-    test_loader = DataLoader(datasets.MNIST(root, train=False, transform=transforms.ToTensor()),
-                             batch_size=batch_size, shuffle=False, **kwargs)
+    test_set = datasets.MNIST(root, train=False, transform=transforms.ToTensor())
+    if test_subset is not None:
+        test_set = torch.utils.data.Subset(test_set, range(test_subset))
+    test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False, **kwargs)
     model = ExamplesVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     setup = time.perf_counter() - start
@@ -335,7 +343,8 @@ def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: in
 # replearn's side
 
 
-def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int | None = None, **fit_options) -> dict:
+def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int | None = None,
+                 test_subset: int | None = None, **fit_options) -> dict:
     """The book's 784-400-20 VAE trained by ``rl.fit`` on device-resident batches (``subset``: the
     first ``subset`` training images only)."""
     from .config import TrainConfig
@@ -346,7 +355,7 @@ def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int |
 
     start = time.perf_counter()
     x, y = mnist_tensors("train", device, subset=subset)
-    x_test, _ = mnist_tensors("test", device)
+    x_test, _ = mnist_tensors("test", device, subset=test_subset)
     seed_everything(seed)
     model = build_model(VAEConfig(hidden=(400,), latent_dim=20)).to(device)
     train = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed)
@@ -756,13 +765,18 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m replearn_core.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = provenance(device, command=command.strip())
     label = device_label(device)
-    print(f"device: {label} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']}", flush=True)
+    load_before = _load_average()
+    print(f"device: {label} | torch {meta['torch']} | commit {meta['commit']} | {meta['date']} | "
+          f"load average {load_before}", flush=True)
     rows = run_benchmark(device, vae_epochs=args.vae_epochs, dcgan_epochs=args.dcgan_epochs,
                          dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
                          models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True))
     out = args.out or results_dir() / f"bench_{device.type}.json"
     payload = {**meta, "device_type": device.type, "device_label": label, "threads": torch.get_num_threads(),
-               "results": rows}
+               "cpu_count": os.cpu_count(),
+               # 1-minute load average of the machine before and after: other work running beside the
+               # benchmark slows both loops, so a measurement with a high load is less reliable
+               "load_average_before_after": [load_before, _load_average()], "results": rows}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     print()
@@ -770,6 +784,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}")
     print(speedup_line(rows))
     return 0
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _json_default(value):

@@ -141,7 +141,10 @@ class DeviceBatches:
     ``num_shards``/``shard_index`` split every global batch between data-parallel
     processes: shard ``i`` gets rows ``i::num_shards``... of the *same* global
     permutation, so ``num_shards`` processes see exactly the batches one process
-    would see.
+    would see. All shards of a batch have the same size (so that averaging their
+    gradients gives the gradient of the whole batch): a last, partial batch is cut
+    to a multiple of ``num_shards`` rows (at most ``num_shards - 1`` examples are
+    left out of that epoch), or dropped if it has fewer rows than shards.
     """
 
     def __init__(self, *tensors: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0,
@@ -174,7 +177,9 @@ class DeviceBatches:
 
     def __len__(self) -> int:
         n = len(self.tensors[0])
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.drop_last or n % self.batch_size < self.num_shards:  # no partial batch, or too small to shard
+            return n // self.batch_size
+        return -(-n // self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         """The permutation used for ``epoch`` (on the data's device)."""
@@ -190,5 +195,5 @@ class DeviceBatches:
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             if self.num_shards > 1:
-                idx = idx[self.shard_index::self.num_shards]
+                idx = idx[:len(idx) - len(idx) % self.num_shards][self.shard_index::self.num_shards]
             yield tuple(t[idx] for t in self.tensors)

@@ -142,3 +142,14 @@ def pca_reconstruction_mse(x_fit: torch.Tensor, x_test: torch.Tensor, k: int) ->
     basis = vt[:k]
     recon = ((b - mean) @ basis.T @ basis + mean).clamp(0, 1)
     return float(((recon - b) ** 2).mean())
+
+
+def effective_dimension(codes: torch.Tensor) -> float:
+    """Participation ratio (sum of variances)^2 / (sum of squared variances) of the principal components of ``codes`` [N, d].
+
+    It is ``d`` when the codes vary equally in ``d`` orthogonal directions and 1 when they
+    vary along a single direction: how many dimensions a code really uses.
+    """
+    c = codes.reshape(len(codes), -1).double()
+    eig = torch.linalg.eigvalsh(torch.cov(c.T).reshape(c.shape[1], c.shape[1])).clamp_min(0)
+    return float(eig.sum() ** 2 / (eig ** 2).sum().clamp_min(1e-300))

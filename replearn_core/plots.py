@@ -143,26 +143,35 @@ def show_weight_tiles(weights, nrow: int, title: str | None = None, ax=None, sid
                       colorbar: bool = True):
     """Rows of a weight matrix [n, side*side] as image tiles, each scaled by its own max |weight|.
 
-    Red is positive, blue negative, white zero (``RdBu_r``); the colorbar is in units of the
-    tile's largest absolute weight, since units differ in scale.
+    Red is positive, blue negative, white zero (``RdBu_r``), tiles separated by grey lines; the
+    colorbar is in units of the tile's largest absolute weight, since units differ in scale.
     """
     w = torch.as_tensor(_to_numpy(weights), dtype=torch.float32)
-    w = w / w.abs().amax(1, keepdim=True).clamp_min(1e-12)
-    ax = show_images(w.reshape(len(w), side, side), nrow=nrow, title=title, ax=ax, cmap="RdBu_r",
-                     vmin=-1.0, vmax=1.0)
+    w = (w / w.abs().amax(1, keepdim=True).clamp_min(1e-12)).reshape(len(w), side, side)
+    grid = image_grid(w, nrow)
+    grid[image_grid(torch.zeros_like(w), nrow) == 1] = np.nan  # the padding between tiles
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.6 * nrow + 1.5, 0.6 * (-(-len(w) // nrow)) + 0.5))
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.6")
+    im = ax.imshow(grid, cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
     if colorbar:
-        plt.colorbar(ax.images[0], ax=ax, fraction=0.046, pad=0.02,
-                     label="weight / max |weight| of the unit")
+        plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="weight / max |weight| of the unit")
     return ax
 
 
 def plot_latent_trisurf(points, labels, title: str | None = None, max_points: int = 400,
                         axis_labels: Sequence[str] = ("PC 1", "PC 2", "PC 3"), ncols: int = 5,
-                        panel_size: float = 2.6, cmap: str = "viridis"):
+                        panel_size: float = 3.0, cmap: str = "viridis", max_edge_factor: float | None = 3.0):
     """Report figure 7: one 3-D tri-surf panel per digit of the 3-d ``points`` [N, 3] of that digit.
 
     Each panel triangulates the digit's first ``max_points`` points in the (axis 1, axis 2)
     plane (Delaunay) and lifts every vertex to its third coordinate, colour-coded by height.
+    Triangles with an edge longer than ``max_edge_factor`` times the median edge are dropped,
+    so the surface covers where the codes are rather than their convex hull (None: keep all).
     All panels share the same axis limits (the 1st-99th percentiles of all points), so the
     panels show where in the common space each digit lives. Returns the figure.
     """
@@ -181,6 +190,10 @@ def plot_latent_trisurf(points, labels, title: str | None = None, max_points: in
         _, keep = np.unique(np.round(p[:, :2], 6), axis=0, return_index=True)  # Delaunay needs distinct xy
         p = p[np.sort(keep)]
         tri = Triangulation(p[:, 0], p[:, 1])
+        if max_edge_factor is not None:  # drop long, thin triangles that bridge empty space (convex hull)
+            edges = np.stack([np.hypot(*(p[tri.triangles[:, i], :2] - p[tri.triangles[:, (i + 1) % 3], :2]).T)
+                              for i in range(3)], 1).max(1)
+            tri.set_mask(edges > max_edge_factor * np.median(edges))
         ax.plot_trisurf(tri, p[:, 2], cmap=cmap, vmin=lo[2], vmax=hi[2], linewidth=0.1, edgecolor="none",
                         antialiased=False, alpha=0.9)
         ax.set_xlim(lo[0], hi[0])
@@ -189,8 +202,9 @@ def plot_latent_trisurf(points, labels, title: str | None = None, max_points: in
         ax.set_title(f"digit {d} ({len(p)} codes)", fontsize=9)
         ax.set_xlabel(axis_labels[0], fontsize=7, labelpad=-8)
         ax.set_ylabel(axis_labels[1], fontsize=7, labelpad=-8)
-        ax.set_zlabel(axis_labels[2], fontsize=7, labelpad=-8)
+        ax.set_zlabel(axis_labels[2], fontsize=7, labelpad=-9)
         ax.tick_params(labelsize=5, pad=-3)
+        ax.set_box_aspect(None, zoom=0.85)
         ax.view_init(elev=25, azim=-60)
     if title:
         fig.suptitle(title)
@@ -202,7 +216,7 @@ def plot_grouped_bars(categories: Sequence[str], series: dict, xlabel: str, ylab
                       title: str | None = None, ax=None, ylim=None):
     """Bars of several named series side by side for each category (``series[name]`` = one value per category)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(5, 0.55 * len(categories) * max(1, len(series))), 3.5))
+        _, ax = plt.subplots(figsize=(min(11, max(5, 0.55 * len(categories) * max(1, len(series)))), 3.5))
     x = np.arange(len(categories))
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
@@ -343,4 +357,53 @@ def plot_pipeline_schedule(schedule, num_stages: int, title: str | None = None, 
     ax.set_xlabel("time (clock ticks: one stage working on one chunk)")
     busy = len(schedule) / (ticks * num_stages)
     ax.set_title(title or f"{chunks} chunk(s) on {num_stages} stages: devices busy {100 * busy:.0f}% of the time")
+    return ax
+
+
+def plot_tensor_stages(stages: Sequence[dict], title: str | None = None, ax=None, batch: str = "N"):
+    """An architecture as the tensors it passes along: one box per stage, arrows labelled with the layer.
+
+    ``stages`` are dicts with ``stage`` (name), ``layer`` (the operation that produced it, shown on
+    the incoming arrow) and ``shape``: ``(C, H, W)`` for feature maps or ``(D,)`` for vectors (batch
+    dimension left out). A box's height grows with H (W) and its width with log2(C); under each box
+    the shape is written in PyTorch's NCHW layout and in TensorFlow's NHWC layout.
+    """
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.1 * len(stages) + 0.5, 3.8))
+    max_side = max((s["shape"][1] for s in stages if len(s["shape"]) == 3), default=1)
+    x, gap, centres = 0.0, 1.5, []
+    for s in stages:
+        shape = tuple(int(v) for v in s["shape"])
+        if len(shape) == 3:
+            c, h, w = shape
+            height = 0.6 + 2.4 * h / max_side
+            width = 0.25 + 0.17 * np.log2(max(c, 1))
+            nchw = f"{batch}x{c}x{h}x{w}"
+            nhwc = f"{batch}x{h}x{w}x{c}"
+            colour = "#dbe9f6"
+        else:
+            (d,) = shape
+            height = 0.6 + 2.4 * min(1.0, np.log10(max(d, 1)) / 4)
+            width = 0.2
+            nchw = nhwc = f"{batch}x{d}"
+            colour = "#f8e3c4"
+        ax.add_patch(Rectangle((x, -height / 2), width, height, facecolor=colour, edgecolor="k", linewidth=1))
+        ax.text(x + width / 2, 1.75, s["stage"], ha="center", va="bottom", fontsize=9, fontweight="bold")
+        ax.text(x + width / 2, -1.75, f"NCHW {nchw}\nNHWC {nhwc}", ha="center", va="top", fontsize=7.5,
+                family="monospace")
+        centres.append((x, x + width))
+        x += width + gap
+    for (prev, nxt) in zip(range(len(stages) - 1), range(1, len(stages))):
+        a, b = centres[prev][1] + 0.05, centres[nxt][0] - 0.05
+        ax.add_patch(FancyArrowPatch((a, 0), (b, 0), arrowstyle="-|>", mutation_scale=10, color="0.3"))
+        label = stages[nxt].get("layer", "")
+        ax.text((a + b) / 2, 0.12, label.replace(" + ", "\n+ "), ha="center", va="bottom", fontsize=7, color="0.2")
+    ax.set_xlim(-0.3, x - gap + 0.3)
+    ax.set_ylim(-2.6, 2.2)
+    ax.set_aspect("auto")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
     return ax

@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    dist = torch.distributed
+    joined_here = not (dist.is_available() and dist.is_initialized())  # else: called inside a running job
     info = parallel.init_distributed(backend=args.backend, device=args.device)
     try:
         if info.device.type == "cpu":  # processes on one machine share its cores
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        parallel.cleanup_distributed()
+        if joined_here:
+            parallel.cleanup_distributed()
     return 0
 
 

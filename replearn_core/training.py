@@ -156,7 +156,9 @@ def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
       gradient scaling). Parameters and optimiser states stay float32.
     * ``compile``: ``torch.compile`` the model's forward: ``True``, a mode (``"reduce-overhead"``
       captures CUDA graphs, which removes the per-kernel launch cost on GPUs;
-      ``"max-autotune"``), or a dict of ``torch.compile`` arguments.
+      ``"max-autotune"``), or a dict of ``torch.compile`` arguments. A model with several phases
+      has each of its parts (e.g. generator and discriminator) compiled separately, for the
+      duration of ``fit``.
     """
     if optimizers is None:
         optimizers = model.configure_optimizers(train)
@@ -192,8 +194,17 @@ def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
             _LossOnly(model), device_ids=[device.index] if device.type == "cuda" else None,
             # a multi-phase model (GAN, AAE) leaves some parameters out of some phases
             find_unused_parameters=len(model.phases) > 1)
+    compiled_parts: list[torch.nn.Module] = []
     if compile_kwargs is not None:
-        runner = torch.compile(runner, **compile_kwargs)
+        if len(model.phases) == 1:
+            runner = torch.compile(runner, **compile_kwargs)
+        else:
+            # A multi-phase model may reuse one phase's outputs in the next (a GAN's G(z)); with the
+            # whole forward as one compiled graph, that graph would be back-propagated twice.
+            # Compile each part (generator, discriminator, ...) on its own instead.
+            for part in model.children():
+                part.forward = torch.compile(part.forward, **compile_kwargs)
+                compiled_parts.append(part)
     scalers = ({phase: torch.amp.GradScaler(device.type) for phase in model.phases}
                if amp_dtype == torch.float16 else None)
     names: list[str] | None = None
@@ -254,6 +265,8 @@ def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
     finally:
         bar.close()
         del runner  # a DistributedDataParallel wrapper removes its gradient hooks when freed
+        for part in compiled_parts:
+            del part.forward  # back to the class's (uncompiled) forward
     model.eval()
     return history
 

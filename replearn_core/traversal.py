@@ -109,6 +109,11 @@ class TraversalStats:
         """Boolean [n, d, steps]: the frame's class differs from the start's."""
         return self.frame_classes != self.start_classes[:, None, None]
 
+    @property
+    def switches_per_traversal(self) -> float:
+        """Mean number of times the class changes between consecutive frames of one traversal."""
+        return float((np.diff(self.frame_classes, axis=2) != 0).sum(axis=2).mean())
+
 
 @torch.no_grad()
 def class_change_fraction(decode: Decoder, classify: Callable[[torch.Tensor], torch.Tensor],

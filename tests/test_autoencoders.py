@@ -151,6 +151,7 @@ def test_class_change_fraction_counts_frames_with_another_class():
     assert stats.class_change_fraction == pytest.approx(0.2)
     assert stats.start_classes.tolist() == [0, 0]
     assert stats.frame_classes.shape == (2, 2, 5) and int(stats.changed.sum()) == 4
+    assert stats.switches_per_traversal == pytest.approx(0.5)  # one switch in each z1 traversal, none along z2
     # mean |frame - start| over the 2 "pixels": z1 moves by 1,0,1,2,3; z2 by 2,1,0,1,2 (first code)
     # and 7,6,5,4,3 (second code)
     expected = (2 * (1 + 0 + 1 + 2 + 3) + (2 + 1 + 0 + 1 + 2) + (7 + 6 + 5 + 4 + 3)) / (2 * 2 * 5 * 2)
@@ -204,3 +205,11 @@ def test_figure_helpers_draw_every_panel():
     ax = rl.plots.plot_grouped_bars(["z1", "z2"], {"a": [0.1, 0.2], "b": [0.3, 0.4]}, "dimension", "fraction")
     assert len(ax.patches) == 4
     plt.close("all")
+
+
+def test_effective_dimension_counts_used_directions():
+    gen = torch.Generator().manual_seed(0)
+    iso = torch.randn(4000, 5, generator=gen)
+    assert rl.metrics.effective_dimension(iso) == pytest.approx(5, rel=0.05)
+    line = torch.randn(4000, 1, generator=gen) @ torch.randn(1, 5, generator=gen)
+    assert rl.metrics.effective_dimension(line + 1e-4 * torch.randn(4000, 5, generator=gen)) == pytest.approx(1, abs=0.01)

@@ -49,7 +49,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     from replearn_core import parallel, train as train_cli
     from replearn_core.models.dcgan import DCGANConfig
 
-    info = parallel.init_distributed(timeout_s=60)
+    info = parallel.init_distributed(timeout_s=180)
     report = {"rank": info.rank, "world": info.world_size, "backend": info.backend}
 
     # 1. fit on this process's shard, wrapped in DistributedDataParallel by fit itself
@@ -63,13 +63,11 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     saves = []
     real_save = torch.save
     torch.save = lambda obj, f, *a, **k: (saves.append(str(f)), real_save(obj, f, *a, **k))[1]
-    parallel.cleanup_distributed()  # main() joins the group again, as under torchrun
-    report["cli_rc"] = train_cli.main(CLI_ARGS)
+    report["cli_rc"] = train_cli.main(CLI_ARGS)  # inside the running group, as under torchrun
     torch.save = real_save
     report["checkpoint_writes"] = len(saves)
 
     # 3. a two-phase model: some parameters are unused in some phases
-    parallel.init_distributed(timeout_s=60)
     rl.seed_everything(0)
     gan = rl.build_model(DCGANConfig())
     x, y = rl.mnist_tensors("train", "cpu", flatten=False, subset=16)
@@ -94,12 +92,12 @@ def two_process_run(tmp_path_factory):
     try:
         ctx = mp.start_processes(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=False,
                                  start_method="spawn")
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 420
         while not ctx.join(timeout=2):  # raises if a process fails
             if time.monotonic() > deadline:
                 for process in ctx.processes:
                     process.terminate()
-                pytest.fail("the two training processes did not finish within 300 s")
+                pytest.fail("the two training processes did not finish within 420 s")
     finally:
         if previous is None:
             os.environ.pop("REPLEARN_CACHE", None)
@@ -150,3 +148,18 @@ def test_fit_refuses_unsharded_batches_or_missing_process_group():
     model = rl.build_model(AE)
     with pytest.raises(ValueError, match="ddp"):
         rl.fit(model, _ae_batches(), TRAIN, ddp=True, progress=False)
+
+
+@pytest.mark.parametrize("n", [24, 26, 27, 25])
+def test_shards_partition_every_global_batch_into_equal_parts(n):
+    data = torch.arange(n)
+    one = list(rl.DeviceBatches(data, batch_size=8, seed=1))
+    shards = [list(rl.DeviceBatches(data, batch_size=8, seed=1, num_shards=4, shard_index=k)) for k in range(4)]
+    assert len({len(s) for s in shards}) == 1  # every process takes the same number of steps
+    for step, parts in enumerate(zip(*shards)):
+        sizes = {len(p[0]) for p in parts}
+        assert len(sizes) == 1 and sizes.pop() > 0  # equal, non-empty shards
+        union = torch.cat([p[0] for p in parts]).sort().values
+        glob = one[step][0]
+        # the shards together are the global batch (a partial last batch cut to a multiple of 4)
+        assert set(union.tolist()) <= set(glob.tolist()) and len(glob) - len(union) < 4

@@ -132,3 +132,20 @@ def test_invalid_speed_options_raise_naming_the_option():
         _ae_fit(amp="int8")
     with pytest.raises(ValueError, match="compile"):
         _ae_fit(compile="fastest")
+
+
+def test_compiled_two_phase_model_back_propagates_each_graph_once():
+    # the DCGAN reuses the discriminator phase's G(z) in the generator phase: compiled as one graph
+    # per forward it would be back-propagated twice; "aot_eager" builds the real autograd graphs
+    from replearn_core.models.dcgan import DCGANConfig
+
+    x, y = rl.mnist_tensors("train", flatten=False, subset=32)
+    params = []
+    for compile in (False, {"backend": "aot_eager"}):
+        rl.seed_everything(0)
+        gan = rl.build_model(DCGANConfig())
+        rl.fit(gan, rl.DeviceBatches(x, y, batch_size=16, shuffle=False), rl.TrainConfig(epochs=1, lr=2e-4),
+               progress=False, compile=compile)
+        assert "forward" not in vars(gan.generator)  # the compiled forward is removed after fit
+        params.append(torch.cat([p.detach().flatten() for p in gan.parameters()]))
+    torch.testing.assert_close(params[1], params[0], rtol=1e-4, atol=1e-5)

@@ -9,3 +9,4 @@ from .vae import VAE, VAEConfig, evaluate_elbo, importance_weighted_nll, quantil
 from .sparse import SparseAutoencoder, SparseAutoencoderConfig  # noqa: E402
 from .aae import AAEConfig, AdversarialAutoencoder, sample_prior, train_with_snapshots  # noqa: E402
 from .dcgan import DCGAN, ConvBlock, DCGANConfig, conv_output_size, conv_transpose_output_size  # noqa: E402
+from .transfer import GlassesClassifier, GlassesClassifierConfig, TransferAutoencoder, TransferConfig  # noqa: E402
