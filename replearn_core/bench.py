@@ -174,13 +174,14 @@ def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=N
                 test_loss += examples_vae_loss(recon_batch, data, mu, logvar).item()
         return test_loss / len(test_loader.dataset)
 
-    seconds, train_losses = [], []
+    seconds, cpu_seconds, train_losses = [], [], []
     for epoch in range(1, epochs + 1):
         synchronize(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_losses.append(train(epoch))
         synchronize(device)
         seconds.append(time.perf_counter() - t0)
+        cpu_seconds.append(time.process_time() - c0)
     data_seconds = None
     if time_data:  # the input pipeline alone: decode, ToTensor, collate, copy to the device
         synchronize(device)
@@ -191,7 +192,7 @@ def naive_vae(root: str, device: torch.device, epochs: int, seed: int = 1, log=N
         data_seconds = time.perf_counter() - t0
     torch.manual_seed(seed)
     return {"epoch_seconds": seconds, "setup_seconds": setup, "train_loss": train_losses[-1], "test_loss": test(),
-            "iterations_per_epoch": len(train_loader), "data_seconds": data_seconds}
+            "iterations_per_epoch": len(train_loader), "data_seconds": data_seconds, "cpu_seconds": cpu_seconds}
 
 
 class ExamplesGenerator(nn.Module):
@@ -361,10 +362,12 @@ def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int |
     train = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed)
     batches = DeviceBatches(x, y, batch_size=train.batch_size, seed=seed)
     setup = time.perf_counter() - start
-    history = fit(model, batches, train, progress=False, **fit_options)
+    clock = [time.process_time()]
+    history = fit(model, batches, train, progress=False, on_epoch=lambda *_: clock.append(time.process_time()),
+                  **fit_options)
     return {"epoch_seconds": history.epoch_seconds, "setup_seconds": setup,
             "train_loss": history.epochs["neg_elbo"][-1], "test_loss": evaluate_elbo(model, x_test)["neg_elbo"],
-            "iterations_per_epoch": len(batches)}
+            "iterations_per_epoch": len(batches), "cpu_seconds": [b - a for a, b in zip(clock[:-1], clock[1:])]}
 
 
 def mnist_64(device: torch.device, n: int | None = None) -> torch.Tensor:
@@ -431,6 +434,12 @@ def epoch_time(result: dict) -> float:
         return result["epoch_seconds"][-1] / result["timed_iterations"] * result["iterations_per_epoch"]
     timed = result["epoch_seconds"][1:] or result["epoch_seconds"]
     return statistics.median(timed)
+
+
+def cpu_epoch_time(row: dict, key: str) -> float:
+    """Median processor seconds per epoch after the warm-up epoch of loop ``key`` in a result row."""
+    values = row[f"{key}_cpu_seconds"]
+    return statistics.median(values[1:] or values)
 
 
 def generator_frechet(generate, device: torch.device, n: int = 5000, seed: int = 0) -> float:
@@ -514,6 +523,11 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
                 progress(f"  epochs: {_fmt_list(fast['epoch_seconds'])} s; test loss {fast['test_loss']:.2f}")
             row = _row(naive, plain, fast, "test -ELBO (nats/image)", "test_loss")
             row["naive_data_s"] = naive["data_seconds"]
+            # processor time of this process per epoch (all its threads): less sensitive than the wall
+            # clock to other programs running beside the benchmark
+            for key, r in (("naive", naive), ("replearn", plain), ("fast", fast)):
+                if r is not None and "cpu_seconds" in r:
+                    row[f"{key}_cpu_seconds"] = r["cpu_seconds"]
             row["train_subset"] = vae_subset
             rows["vae"] = row
         if "dcgan" in models:
@@ -610,6 +624,10 @@ def format_table(rows: dict) -> str:
             extra = f", Frechet distance {frechet:.2f}" if frechet is not None else ""
             lines.append(f"{name:<7} {loop:<44} {seconds:>9.3f} {speedup:>8.1f}x   "
                          f"{r['quality_name']}: {fmt(q)}{extra}")
+        if "naive_cpu_seconds" in r and "replearn_cpu_seconds" in r:
+            cpu = {k: cpu_epoch_time(r, k) for k in ("naive", "replearn", "fast") if f"{k}_cpu_seconds" in r}
+            lines.append(f"{'':<7} processor seconds per epoch: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+                         + f" (naive / replearn {cpu['naive'] / cpu['replearn']:.1f}x)")
         if r.get("extrapolated"):
             lines.append(f"{'':<7} (epoch times extrapolated from {r['timed_iterations']} timed iterations "
                          f"x {r['iterations_per_epoch']} iterations per epoch)")

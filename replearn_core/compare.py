@@ -6,8 +6,10 @@ measures, on the MNIST test set:
 * reconstruction error: summed binary cross-entropy per image (nats) and MSE per pixel;
 * the negative ELBO (nats per image) where it is defined (VAEs);
 * latent structure: k-means (k = 10) cluster accuracy and linear-probe accuracy of the codes;
+* generalisation: test minus training reconstruction error;
 * sample quality from the prior, for generative models: the classifier's inception-style
-  score and the Frechet distance in its 128-d feature space against real test digits;
+  score, the Frechet distance in its 128-d feature space against real test digits, and
+  blur (mean per-pixel Bernoulli entropy, 0 bits for crisp black and white);
 * parameter count and training time per epoch (from the stored training history).
 
 ``--scale ci`` uses the book's models exactly as the chapters train them (CI scale);
@@ -52,11 +54,13 @@ MODELS = {
 COLUMNS = {
     "recon_bce_nats": ("reconstruction BCE (nats/image)", "lower"),
     "recon_mse": ("reconstruction MSE (per pixel)", "lower"),
+    "generalisation_gap_nats": ("test minus train BCE (nats/image)", "lower"),
     "neg_elbo_nats": ("-ELBO (nats/image)", "lower"),
     "kmeans_accuracy": ("k-means cluster accuracy", "higher"),
     "linear_probe_accuracy": ("linear-probe accuracy", "higher"),
     "inception_score": ("inception-style score (of 10)", "higher"),
     "frechet_distance": ("Frechet distance (classifier features)", "lower"),
+    "sample_entropy_bits": ("sample blur: pixel entropy (bits)", "lower"),
     "parameters": ("parameters", None),
     "latent_dim": ("latent dimensions", None),
     "train_images": ("training images per epoch", None),
@@ -101,6 +105,10 @@ def measure_model(model, train_config, history, classifier, data: dict, budget: 
         recon = torch.cat([model.reconstruct(x_test[i:i + 2000]) for i in range(0, len(x_test), 2000)])
         row["recon_bce_nats"] = metrics.bce_per_image(recon, x_test)
         row["recon_mse"] = metrics.mse_per_pixel(recon, x_test)
+        # Images every model trained on: the chapters' training subsets all start at image 0.
+        x_seen = data["x_seen"]
+        recon_seen = torch.cat([model.reconstruct(x_seen[i:i + 2000]) for i in range(0, len(x_seen), 2000)])
+        row["generalisation_gap_nats"] = row["recon_bce_nats"] - metrics.bce_per_image(recon_seen, x_seen)
         codes_test = encode_dataset(model, x_test)
         codes_probe = encode_dataset(model, x_probe)
         row["latent_dim"] = codes_test.shape[1]
@@ -116,6 +124,7 @@ def measure_model(model, train_config, history, classifier, data: dict, budget: 
         quality = metrics.sample_quality(classifier, samples, real_images=x_test[:budget.samples])
         row["inception_score"] = quality["inception_score"]
         row["frechet_distance"] = quality["frechet_distance"]
+        row["sample_entropy_bits"] = quality["binarisation_entropy"]
         if not hasattr(model, "encode"):
             row["latent_dim"] = getattr(model.config, "z_dim", float("nan"))
     return row
@@ -131,7 +140,8 @@ def compare(scale: str = "ci", device: torch.device | str | None = None, budget:
     g = torch.Generator().manual_seed(0)
     probe_idx = torch.randperm(len(x_train), generator=g)[:budget.probe_train_images].to(device)
     data = {"x_test": x_test[:budget.test_images], "y_test": y_test[:budget.test_images],
-            "x_probe": x_train[probe_idx], "y_probe": y_train[probe_idx]}
+            "x_probe": x_train[probe_idx], "y_probe": y_train[probe_idx],
+            "x_seen": x_train[:min(budget.test_images, 10_000)]}
     classifier = get_classifier(device, progress=progress)
     rows = []
     for label, name in tqdm(names.items(), desc=f"comparing ({scale} scale)", disable=not progress):
