@@ -70,5 +70,15 @@ chromium:
 notebooks: install
 	$(BIN)/python -m replearn_core.run_notebooks $(if $(NB),$(NB),--all)
 
+# Full-scale commands (slow; their outputs are committed under book/results/).
+bench: install
+	$(BIN)/python -m replearn_core.bench
+
+sweep: install
+	$(BIN)/python -m replearn_core.sweep sparse --seeds 3 --epochs 6 --train-subset 20000
+
+compare: install
+	$(BIN)/python -m replearn_core.compare --scale full
+
 clean:
 	rm -rf _build .cache

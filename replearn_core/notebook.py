@@ -45,7 +45,7 @@ def setup_notebook(seed: int = 0) -> torch.device:
     return pick_device()
 
 
-def check(name: str, value: float, op: str, bound: float, unit: str = "") -> bool:
+def check(name: str, value: float, op: str, bound: float, unit: str = "") -> None:
     """Print ``"<name> <op> <bound><unit>: OK"`` or raise :class:`CheckFailed` with the value."""
     if op not in _OPS:
         raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
@@ -54,4 +54,3 @@ def check(name: str, value: float, op: str, bound: float, unit: str = "") -> boo
     if not ok:
         raise CheckFailed(f"{line}: FAILED (value {value:.6g}{unit})")
     print(f"{line}: OK")
-    return True

@@ -9,6 +9,7 @@ the original module), and every page of the book is loaded while recording its r
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,21 @@ def test_explorers_match_pytorch(browser, html_dir, base_urls, mode):
     print("\n".join(report))
 
 
+def settle(page, pending: dict, quiet_ms: int = 700, timeout_s: float = 60.0) -> None:
+    """Wait until no request of the page has been pending for ``quiet_ms`` (fonts and MathJax's
+    components load after the ``load`` event)."""
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+            return
+        page.wait_for_timeout(100)
+    pytest.fail(f"{page.url}: requests still pending after {timeout_s:.0f} s: {sorted(pending.values())}")
+
+
 @pytest.mark.parametrize("mode", ["file", "http"])
 def test_no_request_leaves_the_book(browser, html_dir, base_urls, mode):
     base = base_urls[mode]
@@ -197,15 +213,28 @@ def test_no_request_leaves_the_book(browser, html_dir, base_urls, mode):
             foreign.append(route.request.url)
             route.abort()
 
+    pending: dict[object, str] = {}
+
+    def started(r):
+        pending[r] = r.url
+        if not is_own(r.url, base):
+            foreign.append(r.url)
+
+    def lost(r):
+        pending.pop(r, None)
+        if is_own(r.url, base):
+            failed.append(f"{r.url} ({r.failure})")
+
     context.route("**/*", guard)
-    context.on("request", lambda r: None if is_own(r.url, base) else foreign.append(r.url))
-    context.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})") if is_own(r.url, base) else None)
+    context.on("request", started)
+    context.on("requestfinished", lambda r: pending.pop(r, None))
+    context.on("requestfailed", lost)
     context.on("response", lambda r: failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None)
     math_pages = 0
     for path in pages:
         page = context.new_page()
         page.goto(page_url(base, html_dir, path), wait_until="load")
-        page.wait_for_load_state("networkidle")
+        settle(page, pending)
         if 'class="math' in path.read_text(errors="replace"):  # MathJax, vendored, typesets the page
             page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=30_000)
             math_pages += 1

@@ -71,7 +71,7 @@ def test_l2_penalty_value_and_gradient():
     assert float(penalty.detach()) == pytest.approx(0.5 * 0.5 * (6 * 1.0 + 4.0))
     penalty.backward()
     assert torch.allclose(w1.grad, 0.5 * w1.detach()) and torch.allclose(w2.grad, 0.5 * w2.detach())
-    assert float(l2_weight_penalty([w1], alpha=0.0)) == 0.0
+    assert float(l2_weight_penalty([w1.detach()], alpha=0.0)) == 0.0
 
 
 def test_l2_penalty_rejects_negative_weight_and_no_tensors():
