@@ -670,27 +670,28 @@ def stored_results(folder: Path | None = None) -> list[dict]:
 
 
 def results_frame(records: list[dict]):
-    """One row per (stored file, model, loop): device, date, seconds per epoch, speed-up, quality."""
+    """One row per (stored file, model, loop): seconds per epoch, speed-up over the naive loop,
+    the quality number and how the epoch time was obtained."""
     import pandas as pd
 
     rows = []
     for rec in records:
         for model, r in rec["results"].items():
-            fmt = ((lambda v: " / ".join(f"{x:.2f}" for x in v)) if isinstance(r["naive_quality"], list)
-                   else "{:.1f}".format)
             loops = [("pytorch/examples", "naive"), ("replearn fit (float32)", "replearn")]
             if "fast_epoch_s" in r:
                 loops.append((f"replearn fit ({_options_text(r)})", "fast"))
             for loop, key in loops:
+                q = r[f"{key}_quality"]
+                quality = (f"D / G loss {q[0]:.2f} / {q[1]:.2f}" if isinstance(q, list)
+                           else f"test -ELBO {q:.1f} nats")
                 rows.append({
-                    "device": rec.get("device_label", rec["device"]), "date": rec["date"][:10],
+                    "device (date)": f"{rec.get('device_label', rec['device'])} ({rec['date'][:10]})",
                     "model": model.upper(), "loop": loop, "s/epoch": round(r[f"{key}_epoch_s"], 3),
-                    "speed-up": round(r["naive_epoch_s"] / r[f"{key}_epoch_s"], 1),
-                    "epoch time from": (f"{r['timed_iterations']} iterations" if r.get("extrapolated")
+                    "speed-up": f"{r['naive_epoch_s'] / r[f'{key}_epoch_s']:.1f}x", "quality": quality,
+                    "epoch time from": (f"{r['timed_iterations']} iterations, extrapolated" if r.get("extrapolated")
                                         else f"median of {len(r['naive_epoch_seconds']) - 1} epochs"),
-                    r["quality_name"]: fmt(r[f"{key}_quality"]),
                 })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index(["device (date)", "model", "loop"])
 
 
 LOOP_NAMES = {"naive": "pytorch/examples loop", "replearn": "replearn fit (float32)",

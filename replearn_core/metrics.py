@@ -4,6 +4,8 @@ All functions take tensors (any device) and return Python floats.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,7 +82,9 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     b = feats_b.double().cpu().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = np.real(linalg.sqrtm(cov_a @ cov_b))
+    with warnings.catch_warnings():  # a nearly singular covariance (dead feature units) is expected
+        warnings.simplefilter("ignore")
+        covmean = np.real(linalg.sqrtm(cov_a @ cov_b))
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
 
 

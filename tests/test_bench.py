@@ -103,7 +103,7 @@ def test_table_json_and_figure_from_a_stored_record(tmp_path):
     (tmp_path / "bench_cpu.json").write_text(json.dumps(record))
     records = bench.stored_results(tmp_path)
     frame = bench.results_frame(records)
-    assert list(frame["speed-up"]) == [1.0, 8.0, 10.0]
+    assert list(frame["speed-up"]) == ["1.0x", "8.0x", "10.0x"]
     import matplotlib
 
     matplotlib.use("Agg")
