@@ -266,8 +266,8 @@ def train_with_snapshots(model_config: BaseConfig, train: TrainConfig, *, device
     snaps = {
         "epochs": torch.tensor(epochs),
         "codes": torch.stack([records[e][0] for e in epochs]),
-        "labels": y_test[:n_codes].cpu(),
-        "inputs": inputs.cpu(),
+        "labels": y_test[:n_codes].cpu().clone(),  # clone: a view would save the whole test set
+        "inputs": inputs.cpu().clone(),
         "recon": torch.stack([records[e][1] for e in epochs]),
     }
     if records[epochs[0]][2] is not None:
