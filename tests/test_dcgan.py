@@ -203,3 +203,21 @@ def test_a_few_iterations_of_fit_teach_the_discriminator(tiny):
     # D starts at chance (loss 2 log 2 = 1.386) and learns to tell real from generated digits
     assert history.steps["d_loss"][0] == pytest.approx(1.386, abs=0.15)
     assert min(history.steps["d_loss"][-4:]) < history.steps["d_loss"][0] - 0.2
+
+
+def test_interpolation_paths_start_and_end_at_the_two_vectors():
+    from replearn_core.models.dcgan import interpolate
+
+    gen = torch.Generator().manual_seed(0)
+    z_a, z_b = torch.randn(2, 100, generator=gen)
+    t = torch.linspace(0, 1, 5)
+    for mode in ("linear", "slerp"):
+        path = interpolate(z_a, z_b, t, mode)
+        assert path.shape == (5, 100)
+        assert torch.allclose(path[0], z_a, atol=1e-5) and torch.allclose(path[-1], z_b, atol=1e-5)
+    lin, sph = interpolate(z_a, z_b, 0.5, "linear")[0], interpolate(z_a, z_b, 0.5, "slerp")[0]
+    # two independent 100-d Gaussians are nearly orthogonal: the linear midpoint loses ~1/sqrt(2) of the norm
+    assert lin.norm() < 0.8 * (z_a.norm() + z_b.norm()) / 2
+    assert sph.norm() == pytest.approx(float((z_a.norm() + z_b.norm()) / 2), rel=1e-4)
+    with pytest.raises(ValueError, match="mode"):
+        interpolate(z_a, z_b, 0.5, "cubic")
