@@ -34,9 +34,7 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -46,6 +44,7 @@ import torch
 from torch import nn
 
 from .paths import static_dir
+from .results import write_text_atomic
 
 #: Version tag of the exported description; ``explorer.js`` refuses other formats.
 FORMAT = "replearn-mlp-decoder/1"
@@ -315,18 +314,7 @@ def write_decoder_js(desc: dict, static: Path | None = None) -> Path:
     text = decoder_js(desc)
     if path.exists() and path.read_text() == text:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # a static file of the book: readable by the web server
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def explorer_html(name: str, latent_dim: int, title: str | None = None, static_url: str = STATIC_URL) -> str:

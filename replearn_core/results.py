@@ -34,12 +34,21 @@ def _round(value: Any, digits: int) -> Any:
     return value
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # results and static files are read by other users and web servers
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def save_results(chapter: str, values: dict[str, Any], digits: int = 4) -> Path:
@@ -47,7 +56,7 @@ def save_results(chapter: str, values: dict[str, Any], digits: int = 4) -> Path:
     path = results_dir() / f"{chapter}.json"
     current = load_results(chapter) if path.exists() else {}
     current.update(_round(values, digits))
-    _write_atomic(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -92,7 +101,7 @@ def provenance(device: torch.device | str, command: str | None = None) -> dict[s
 def write_csv_with_header(path: Path, header: dict[str, str], frame) -> Path:
     """Write a pandas DataFrame as CSV preceded by ``# key: value`` provenance lines."""
     lines = [f"# {k}: {v}" for k, v in header.items()]
-    _write_atomic(Path(path), "\n".join(lines) + "\n" + frame.to_csv(index=False))
+    write_text_atomic(Path(path), "\n".join(lines) + "\n" + frame.to_csv(index=False))
     return Path(path)
 
 

@@ -33,7 +33,7 @@ from torch import nn
 from ..config import (ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive,
                       check_positive_int, require)
 from ..losses import bernoulli_nll
-from .base import BaseModel, ModelOutput, build_model, mlp, register
+from .base import BaseModel, BernoulliDecoderMixin, ModelOutput, build_model, mlp, register
 
 PRIORS = ("gaussian", "mixture10")
 
@@ -107,7 +107,7 @@ class AAEConfig(BaseConfig):
 
 
 @register(AAEConfig)
-class AdversarialAutoencoder(BaseModel):
+class AdversarialAutoencoder(BernoulliDecoderMixin, BaseModel):
     """Encoder (the code generator), decoder and code discriminator, trained in three phases."""
 
     phases = ("reconstruction", "discriminator", "generator")
@@ -139,16 +139,6 @@ class AdversarialAutoencoder(BaseModel):
         """The deterministic code z = q(x) [N, latent_dim]."""
         return self.encoder(x.reshape(len(x), -1))
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities [N, input_dim] in [0, 1] (the mean of the Bernoulli decoder)."""
-        return torch.sigmoid(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
     def prior_samples(self, n: int, labels: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive_int, require
 from ..losses import bernoulli_nll
-from .base import BaseModel, ModelOutput, mlp, register
+from .base import BaseModel, BernoulliDecoderMixin, ModelOutput, mlp, register
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class AutoencoderConfig(BaseConfig):
 
 
 @register(AutoencoderConfig)
-class Autoencoder(BaseModel):
+class Autoencoder(BernoulliDecoderMixin, BaseModel):
     """A deterministic autoencoder with a mirrored decoder and a Bernoulli reconstruction loss."""
 
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()):
@@ -51,17 +51,6 @@ class Autoencoder(BaseModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """h = f(x): the latent code [N, latent_dim]."""
         return self.encoder(x.reshape(len(x), -1))
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """r = g(h): pixel probabilities [N, input_dim] in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
         z = self.encode(x)

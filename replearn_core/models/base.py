@@ -54,6 +54,25 @@ class BaseModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+class BernoulliDecoderMixin:
+    """``decode`` and ``reconstruct`` for a model whose ``decoder`` outputs pixel logits.
+
+    The decoder models each pixel as a Bernoulli variable: ``decode`` returns its mean, the
+    pixel probabilities in [0, 1]; ``reconstruct`` decodes the model's ``encode(x)``.
+    """
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities [N, input_dim] in [0, 1] (the mean of the Bernoulli decoder)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
 _REGISTRY: dict[type, type] = {}
 
 

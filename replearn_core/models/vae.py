@@ -28,7 +28,7 @@ from torch import nn
 
 from ..config import ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive_int, require
 from ..losses import bernoulli_nll, gaussian_kl
-from .base import BaseModel, ModelOutput, mlp, register
+from .base import BaseModel, BernoulliDecoderMixin, ModelOutput, mlp, register
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -72,7 +72,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
 
 
 @register(VAEConfig)
-class VAE(BaseModel):
+class VAE(BernoulliDecoderMixin, BaseModel):
     """A Gaussian-encoder, Bernoulli-decoder VAE whose layer sizes come from :class:`VAEConfig`."""
 
     def __init__(self, config: VAEConfig = VAEConfig()):
@@ -99,17 +99,6 @@ class VAE(BaseModel):
         """The posterior mean ``mu(x)``: the deterministic code used for plots and probes."""
         return self.encode_distribution(x)[0]
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities p(x|z) in [0, 1], [N, input_dim] (the mean of the Bernoulli decoder)."""
-        return torch.sigmoid(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decode the posterior mean of each image."""
-        return self.decode(self.encode(x))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
