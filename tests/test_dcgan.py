@@ -221,3 +221,19 @@ def test_interpolation_paths_start_and_end_at_the_two_vectors():
     assert sph.norm() == pytest.approx(float((z_a.norm() + z_b.norm()) / 2), rel=1e-4)
     with pytest.raises(ValueError, match="mode"):
         interpolate(z_a, z_b, 0.5, "cubic")
+
+
+def test_multiply_adds_match_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from replearn_core.models.dcgan import multiply_adds
+
+    for config in (DCGANConfig(), DCGANConfig.pytorch_examples(32)):
+        model = DCGAN(config).eval()
+        counts = multiply_adds(config)
+        with FlopCounterMode(display=False) as fc:
+            model.generator(torch.randn(1, config.z_dim))
+        assert fc.get_total_flops() == 2 * counts["generator"]
+        with FlopCounterMode(display=False) as fc:
+            model.discriminator(torch.rand(1, 1, config.image_size, config.image_size))
+        assert fc.get_total_flops() == 2 * counts["discriminator"]
