@@ -23,7 +23,7 @@ a quality number of each (VAE: test negative ELBO in nats per image, which must 
 noise: speed must not be bought with worse training; DCGAN: the mean discriminator and
 generator losses of the timed iterations, and in full-epoch runs the Frechet distance of 5,000
 samples to the test digits in the book classifier's feature space). On a CPU a DCGAN epoch
-takes about half an hour, so there the DCGAN is timed over a limited number of iterations
+takes many minutes, so there the DCGAN is timed over a limited number of iterations
 (``--dcgan-iterations``, default 20 after 3 warm-up iterations) and its epoch time is
 extrapolated (iterations per epoch times seconds per iteration); the output says so.
 
@@ -238,14 +238,16 @@ def _examples_weights_init(m):
 
 
 def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: int | None = None,
-                warmup_iterations: int = 3, seed: int = 1, outf: str | None = None, log=None) -> dict:
+                warmup_iterations: int = 3, seed: int = 1, outf: str | None = None, log=None,
+                subset: int | None = None) -> dict:
     """pytorch/examples' DCGAN training loop on MNIST (``--dataset mnist``), timed.
 
     Full epochs (``iterations=None``: the first is the warm-up) or, on slow devices,
     ``warmup_iterations`` untimed then ``iterations`` timed iterations of the first epoch.
     Kept from the original: ``Resize(64)`` + ``ToTensor`` + ``Normalize`` in a ``DataLoader``
     with 2 workers, five ``.item()`` per iteration and the log line, the image grids every 100
-    iterations and the checkpoints after each epoch (into a temporary ``outf``).
+    iterations and the checkpoints after each epoch (into a temporary ``outf``). ``subset``: the
+    first ``subset`` training images only (quick checks).
     """
     import torchvision.utils as vutils
     from torch.utils.data import DataLoader
@@ -257,6 +259,8 @@ def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: in
     start = time.perf_counter()
     dataset = dset.MNIST(root=root, download=False, transform=transforms.Compose([
         transforms.Resize(64), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
+    if subset is not None:
+        dataset = torch.utils.data.Subset(dataset, range(subset))
     dataloader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
     netG = ExamplesGenerator(nz).to(device)
     netG.apply(_examples_weights_init)
@@ -383,7 +387,7 @@ def mnist_64(device: torch.device, n: int | None = None) -> torch.Tensor:
 
 
 def replearn_dcgan(device: torch.device, epochs: int = 1, iterations: int | None = None,
-                   warmup_iterations: int = 3, seed: int = 1, **fit_options) -> dict:
+                   warmup_iterations: int = 3, seed: int = 1, subset: int | None = None, **fit_options) -> dict:
     """``DCGANConfig.pytorch_examples(64)`` trained by ``rl.fit``; timed like :func:`naive_dcgan`.
 
     With ``iterations``, the data set is cut to ``iterations`` batches, one warm-up "epoch" of
@@ -397,13 +401,13 @@ def replearn_dcgan(device: torch.device, epochs: int = 1, iterations: int | None
 
     batch = 64
     start = time.perf_counter()
-    x = mnist_64(device, None if iterations is None else iterations * batch)
+    x = mnist_64(device, subset if iterations is None else iterations * batch)
     y = torch.zeros(len(x), dtype=torch.long, device=device)
     seed_everything(seed)
     model = build_model(DCGANConfig.pytorch_examples(64)).to(device)
     optimizers = model.configure_optimizers(TrainConfig(batch_size=batch, lr=2e-4))
     setup = time.perf_counter() - start
-    full_epoch_iterations = math.ceil(60_000 / batch)
+    full_epoch_iterations = math.ceil((60_000 if subset is None else subset) / batch)
     if iterations is None:
         train = TrainConfig(epochs=epochs, batch_size=batch, lr=2e-4, seed=seed)
         history = fit(model, DeviceBatches(x, y, batch_size=batch, seed=seed), train, optimizers=optimizers,
@@ -455,7 +459,8 @@ def generator_frechet(generate, device: torch.device, n: int = 5000, seed: int =
         fake = torch.cat([generate(z[i:i + 500]) for i in range(0, n, 500)])
     fake = F.interpolate((fake.float() + 1) / 2, size=28, mode="area").clamp_(0, 1)
     real, _ = mnist_tensors("test", device, flatten=False, subset=n)
-    return frechet_distance(classifier.features(fake), classifier.features(real))
+    with torch.no_grad():
+        return frechet_distance(classifier.features(fake), classifier.features(real))
 
 
 def _naive_generate(net):

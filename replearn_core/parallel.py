@@ -36,7 +36,8 @@ from torch import nn
 def _to(x, device: torch.device):
     """Move a tensor (or a tuple/list of tensors) to ``device``; anything else is passed through."""
     if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True)
+        # asynchronous copies only towards a GPU: a GPU-to-CPU copy must finish before the CPU reads it
+        return x.to(device, non_blocking=device.type == "cuda")
     if isinstance(x, (tuple, list)):
         return type(x)(_to(v, device) for v in x)
     return x

@@ -69,6 +69,16 @@ def test_both_vae_loops_train_and_report_times_and_test_loss():
     assert bench.epoch_time(naive) == naive["epoch_seconds"][1]  # the first epoch is the warm-up
 
 
+def test_both_dcgan_loops_run_full_epochs():
+    # the GPU path of the benchmark (whole epochs), on 2 batches per epoch
+    with bench.torchvision_mnist_root() as root:
+        naive = bench.naive_dcgan(root, torch.device("cpu"), epochs=2, subset=128)
+    fast = bench.replearn_dcgan(torch.device("cpu"), epochs=2, subset=128)
+    for r in (naive, fast):
+        assert len(r["epoch_seconds"]) == 2 and r["iterations_per_epoch"] == 2
+        assert 0 < r["d_loss"] < 10 and 0 < r["g_loss"] < 20
+
+
 def test_extrapolated_epoch_time():
     r = {"epoch_seconds": [2.0], "timed_iterations": 20, "iterations_per_epoch": 938}
     assert bench.epoch_time(r) == pytest.approx(2.0 / 20 * 938)
