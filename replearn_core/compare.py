@@ -163,18 +163,84 @@ def best_per_column(frame: pd.DataFrame) -> dict[str, str]:
     return best
 
 
-def styled_table(frame: pd.DataFrame, digits: int = 3):
-    """The table with readable column names, the best value of each column in bold."""
+def styled_table(frame: pd.DataFrame, digits: int = 3, uuid: str = "comparison"):
+    """The table with readable column names, the best value of each column in bold.
+
+    ``uuid`` names the table's HTML ids (pandas draws random ones otherwise, which would make a
+    stored notebook output differ from every rerun); give each table on a page its own.
+    """
     shown = frame.drop(columns=["zoo_name"], errors="ignore").set_index("model")
     best = best_per_column(frame)
 
     def bold(col):
         return ["font-weight: bold; background-color: #e6f2e6" if best.get(col.name) == m else "" for m in col.index]
 
-    styler = shown.style.apply(bold, axis=0).format(precision=digits, na_rep="n/a")
+    styler = shown.style.set_uuid(uuid).apply(bold, axis=0).format(precision=digits, na_rep="n/a")
     styler = styler.format({"parameters": "{:,.0f}", "epochs": "{:.0f}", "train_images": "{:,.0f}",
                             "latent_dim": "{:.0f}"}, na_rep="n/a")
     return styler.relabel_index([COLUMNS[c][0] for c in shown.columns], axis=1)
+
+
+#: The report's claims that the comparison tests, with the section that makes each.
+CLAIMS = (
+    "Sparse autoencoders generalise better (3.5)",
+    "Sparse encoding trains faster (3.3, 3.5)",
+    "AAEs capture the manifold better than VAEs (4.6, 7)",
+    "VAE samples are blurry (3.6, 3.8)",
+    "Sigmoid activations change digits abruptly along Z (3.3)",
+    "GPU placement makes training more than 5% faster (6)",
+)
+
+
+def report_claims(table: pd.DataFrame, class_change: dict, epoch_seconds: dict[str, float],
+                  bench_records: list[dict]) -> list[tuple[str, str, str]]:
+    """(claim, measurement, verdict) for each of :data:`CLAIMS`, computed from the numbers.
+
+    ``table`` is a comparison table (:func:`compare`, or a stored CSV); ``class_change`` the
+    traversal class-change fractions of chapter 3 (``03_disentangling_style.json``);
+    ``epoch_seconds`` the side-by-side epoch times of ``"sparse AE"`` and ``"same AE, no
+    sparsity penalty"``; ``bench_records`` the stored benchmarks (:func:`bench.stored_results`).
+    """
+    col = {c: dict(zip(table["model"], table[c])) for c in COLUMNS if c in table}
+    bce, gap, kmeans, probe = (col[c] for c in ("recon_bce_nats", "generalisation_gap_nats", "kmeans_accuracy",
+                                                "linear_probe_accuracy"))
+    blur = col["sample_entropy_bits"]
+    sparse, dense = "sparse AE", "same AE, no sparsity penalty"
+    vae, aae_g, aae_m = "VAE 2-d", "AAE 2-d, Gaussian prior", "AAE 2-d, mixture prior"
+    sig = class_change["deep_ae_sigmoid, observed 1-99%"]["fraction"]
+    leaky = class_change["deep_ae_leaky_relu, observed 1-99%"]["fraction"]
+    claims = [
+        (f"test minus train BCE: sparse {gap[sparse]:.2f} vs no penalty {gap[dense]:.2f} nats; "
+         f"test BCE {bce[sparse]:.1f} vs {bce[dense]:.1f} nats",
+         "supported" if gap[sparse] < gap[dense] else "not supported"),
+        (f"seconds per 10k training images, timed side by side: sparse {epoch_seconds[sparse]:.2f} vs "
+         f"no penalty {epoch_seconds[dense]:.2f} (the penalties add work to every step)",
+         "supported" if epoch_seconds[sparse] < 0.95 * epoch_seconds[dense] else "not supported"),
+        (f"k-means accuracy AAE {kmeans[aae_g]:.2f} / {kmeans[aae_m]:.2f} vs VAE {kmeans[vae]:.2f}; "
+         f"linear probe {probe[aae_g]:.2f} / {probe[aae_m]:.2f} vs {probe[vae]:.2f}",
+         "supported" if max(kmeans[aae_g], kmeans[aae_m]) > kmeans[vae] else "not supported"),
+        # blurry compared with what an adversarially trained generator draws (real digits: about 0.08 bits)
+        (f"pixel entropy of prior samples (bits): VAE {blur[vae]:.3f} vs DCGAN {blur['DCGAN']:.3f}; "
+         f"AAE {blur[aae_g]:.3f} / {blur[aae_m]:.3f}",
+         ("supported" + (", and the AAEs' samples are blurrier still" if min(blur[aae_g], blur[aae_m]) > blur[vae]
+                         else "")) if blur[vae] > 1.5 * blur["DCGAN"] else "not supported"),
+        (f"fraction of traversal frames read as another digit: sigmoid {sig:.2f} vs leaky ReLU {leaky:.2f}",
+         "supported" if sig > leaky else "not supported"),
+    ]
+    cpu = [r for r in bench_records if r.get("device_type") == "cpu"]
+    gpu = [r for r in bench_records if r.get("device_type") == "cuda"]
+    text = "no benchmark stored"
+    if cpu:
+        v = cpu[0]["results"]["vae"]
+        text = (f"CPU ({cpu[0]['date'][:10]}): replearn's loop {v['naive_epoch_s'] / v['replearn_epoch_s']:.1f}x "
+                "the speed of the pytorch/examples loop for the VAE")
+    if gpu:
+        v = gpu[0]["results"]["vae"]
+        text += (f"; GPU ({gpu[0].get('device_label', gpu[0]['device'])}): "
+                 f"{v['naive_epoch_s'] / v['replearn_epoch_s']:.1f}x")
+    claims.append((text + ("" if gpu else "; no GPU measurement is stored (no GPU was available to this book's runs)"),
+                   "see chapter 10" if gpu else "not measured on a GPU"))
+    return [(claim, m, v) for claim, (m, v) in zip(CLAIMS, claims)]
 
 
 def csv_path(scale: str):

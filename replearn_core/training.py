@@ -235,6 +235,7 @@ def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
                         scalers[phase].scale(out.loss).backward()
                         scalers[phase].step(opt)
                         scalers[phase].update()
+                    model.after_optimizer_step(phase)
                     terms.update(out.terms)
                 if names is None:
                     names = list(terms)

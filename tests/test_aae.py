@@ -176,25 +176,7 @@ def test_book_models_are_registered():
     assert not BOOK_MODELS["aae_mixture"][0].use_labels
 
 
-class _StubClassifier:
-    """Stands in for the cached MNIST classifier: a fixed random linear map."""
-
-    def __init__(self):
-        g = torch.Generator().manual_seed(0)
-        self.w = torch.randn(784, 10, generator=g)
-        self.f = torch.randn(784, 16, generator=g)
-
-    def predict_proba(self, x):
-        return torch.softmax(x.reshape(len(x), -1) @ self.w, dim=1)
-
-    def features(self, x):
-        return torch.relu(x.reshape(len(x), -1) @ self.f)
-
-    def eval(self):
-        return self
-
-
-def test_comparison_measures_vae_and_aae_alike():
+def test_comparison_measures_vae_and_aae_alike(stub_classifier):
     from replearn_core import aae_compare
     from replearn_core.models import AutoencoderConfig, VAEConfig
 
@@ -202,7 +184,7 @@ def test_comparison_measures_vae_and_aae_alike():
     data = {"x_test": x[:400], "y_test": y[:400], "x_probe": x[400:], "y_probe": y[400:]}
     keys = None
     for cfg in (AAEConfig(**TINY), AAEConfig(prior="mixture10", **TINY), VAEConfig(hidden=(32,), latent_dim=2)):
-        out = aae_compare.measure(rl.build_model(cfg), _StubClassifier(), data, n_mmd=100, n_samples=150)
+        out = aae_compare.measure(rl.build_model(cfg), stub_classifier, data, n_mmd=100, n_samples=150)
         keys = keys or set(out)
         assert set(out) == keys
         finite = {k: v for k, v in out.items() if k != "mmd2_means_vs_prior"}
@@ -215,7 +197,7 @@ def test_comparison_measures_vae_and_aae_alike():
         else:  # an untrained VAE's sampled codes are mu + 1 * eps with mu ~ 0: close to N(0, I)
             assert out["mmd2_codes_vs_prior"] < 0.05
     with pytest.raises(ValueError, match="prior"):
-        aae_compare.measure(rl.build_model(AutoencoderConfig(hidden=(16,), latent_dim=2)), _StubClassifier(), data)
+        aae_compare.measure(rl.build_model(AutoencoderConfig(hidden=(16,), latent_dim=2)), stub_classifier, data)
     with pytest.raises(ValueError, match="scale"):
         aae_compare.training_for("aae_gaussian", "huge")
     assert aae_compare.training_for("aae_mixture", "vae")[1] == rl.zoo.BOOK_MODELS["vae_2d"][1]

@@ -7,7 +7,7 @@ from torch import nn
 
 import replearn_core as rl
 from replearn_core.models.dcgan import (DCGAN, ConvBlock, DCGANConfig, conv_output_size,
-                                        conv_transpose_output_size, stage_table)
+                                        conv_transpose_output_size, generator_at, stage_table)
 
 
 @pytest.mark.parametrize("width,kernel,stride,padding", [
@@ -47,10 +47,11 @@ def test_size_helpers_reject_impossible_arguments():
 
 
 def test_every_stage_shape_matches_the_built_network():
-    for config in (DCGANConfig(), DCGANConfig.pytorch_examples(64), DCGANConfig.pytorch_examples(32)):
+    with_dense = DCGANConfig(generator_dense=(48, 40), discriminator_dense=(24,))
+    for config in (DCGANConfig(), DCGANConfig.pytorch_examples(64), DCGANConfig.pytorch_examples(32), with_dense):
         model = DCGAN(config)
         z = torch.randn(3, config.z_dim)
-        h = model.generator.dense(z).view(3, config.d1, config.f1, config.f1)
+        h = model.generator.dense(model.generator.hidden(z)).view(3, config.d1, config.f1, config.f1)
         shapes = [tuple(h.shape[1:])]
         h = model.generator.dense_act(h)
         for layer in model.generator.deconv:
@@ -102,6 +103,8 @@ def test_pytorch_examples_config_is_the_examples_network():
     ({"discriminator_blocks": (ConvBlock(32, output_padding=1),)}, r"discriminator_blocks\[0\]\.output_padding"),
     ({"f1": 6}, r"generator_blocks\[1\]"),
     ({"z_dim": 0}, "z_dim"),
+    ({"generator_dense": (1024, 0)}, "generator_dense"),
+    ({"discriminator_dense": [1024]}, "discriminator_dense"),
     ({"init": "xavier"}, "init"),
     ({"beta1": 1.0}, "beta1"),
 ])
@@ -228,7 +231,8 @@ def test_multiply_adds_match_torch_flop_counter():
 
     from replearn_core.models.dcgan import multiply_adds
 
-    for config in (DCGANConfig(), DCGANConfig.pytorch_examples(32)):
+    for config in (DCGANConfig(), DCGANConfig.pytorch_examples(32),
+                   DCGANConfig(generator_dense=(48,), discriminator_dense=(24, 16))):
         model = DCGAN(config).eval()
         counts = multiply_adds(config)
         with FlopCounterMode(display=False) as fc:
@@ -237,3 +241,39 @@ def test_multiply_adds_match_torch_flop_counter():
         with FlopCounterMode(display=False) as fc:
             model.discriminator(torch.rand(1, 1, config.image_size, config.image_size))
         assert fc.get_total_flops() == 2 * counts["discriminator"]
+
+
+def test_book_network_has_the_dense_layers_and_long_run_rejects_unknown_networks():
+    from replearn_core.models.dcgan import ALL_CONV_CONFIG, BOOK_CONFIG, NETWORKS, long_run
+
+    book = DCGAN(BOOK_CONFIG)
+    assert [m.out_features for m in book.generator.hidden if isinstance(m, nn.Linear)] == [512]
+    assert [m.out_features for m in book.discriminator.hidden if isinstance(m, nn.Linear)] == [512]
+    assert len(DCGAN(ALL_CONV_CONFIG).generator.hidden) == 0 and NETWORKS["all-conv"] == ALL_CONV_CONFIG
+    assert [r["stage"] for r in stage_table(BOOK_CONFIG, "discriminator")][-3:] == ["flatten", "dense 1", "logit"]
+    with pytest.raises(ValueError, match="network"):
+        long_run(1, network="resnet")
+
+
+def test_generator_weight_average_follows_generator_steps_only():
+    torch.manual_seed(0)
+    config = DCGANConfig(d1=8, generator_blocks=(ConvBlock(4), ConvBlock(1, batch_norm=False)),
+                         discriminator_blocks=(ConvBlock(4, batch_norm=False), ConvBlock(8)), generator_ema=0.75)
+    model = DCGAN(config)
+    plain = DCGAN(DCGANConfig(d1=8, generator_blocks=config.generator_blocks,
+                              discriminator_blocks=config.discriminator_blocks))
+    assert model.num_parameters() == plain.num_parameters()  # the average is a copy, not counted
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    x, y = rl.mnist_tensors("train", "cpu", flatten=False, subset=64)
+    g0 = _params(model.generator)
+    # one iteration of fit: a discriminator step, then a generator step, then the average's update
+    rl.fit(model, rl.DeviceBatches(x, y, batch_size=64, seed=0), rl.TrainConfig(epochs=1, lr=1e-2), progress=False)
+    for avg, before, after in zip(model.generator_ema.parameters(), g0, model.generator.parameters()):
+        assert torch.allclose(avg, 0.75 * before + 0.25 * after.detach(), atol=1e-6)
+    for avg, b in zip(model.generator_ema.buffers(), model.generator.buffers()):
+        assert torch.equal(avg, b)  # BatchNorm statistics copied
+    z = torch.randn(4, config.z_dim)
+    assert not torch.allclose(model.generate(z), model.generate(z, averaged=False))
+    assert torch.equal(model.generate(z, averaged=False), generator_at(model, model.generator.state_dict()).generate(z))
+    with pytest.raises(ValueError, match="generator_ema"):
+        DCGANConfig(generator_ema=1.0)

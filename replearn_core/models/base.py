@@ -50,6 +50,10 @@ class BaseModel(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
         raise NotImplementedError
 
+    def after_optimizer_step(self, phase: str) -> None:
+        """Called by :func:`replearn_core.fit` after each optimizer step of ``phase`` (e.g. to
+        update an average of the weights); does nothing by default."""
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

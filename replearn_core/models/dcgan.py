@@ -127,12 +127,16 @@ class DCGANConfig(BaseConfig):
     image_size: int = 28
     image_channels: int = 1
     z_dim: int = 100
+    #: hidden dense layers between z and the dense layer to the maps (each dense -> BatchNorm -> ReLU)
+    generator_dense: tuple[int, ...] = ()
     #: the dense layer maps z to d1 feature maps of f1 x f1 pixels
     f1: int = 7
     d1: int = 64
     generator_blocks: tuple[ConvBlock, ...] = (ConvBlock(32), ConvBlock(1, batch_norm=False))
     discriminator_blocks: tuple[ConvBlock, ...] = (ConvBlock(32, batch_norm=False), ConvBlock(64),
                                                    ConvBlock(128, kernel=3, stride=2, padding=1))
+    #: hidden dense layers between the flattened maps and the logit (each dense -> BatchNorm -> LeakyReLU)
+    discriminator_dense: tuple[int, ...] = ()
     #: BatchNorm on the f1 x f1 x d1 maps after the dense layer
     dense_batch_norm: bool = True
     #: biases in the dense and convolution layers (pytorch/examples: none, BatchNorm has the shift)
@@ -142,14 +146,22 @@ class DCGANConfig(BaseConfig):
     init: str = "dcgan"
     beta1: float = 0.5
     beta2: float = 0.999
+    #: decay of an exponential moving average of the generator's weights, updated after every
+    #: generator step and used for sampling (0: sample from the trained weights themselves)
+    generator_ema: float = 0.0
 
     def validate(self) -> None:
         check_positive_int(self, "image_size", "image_channels", "z_dim", "f1", "d1")
         check_positive(self, "leaky_slope")
         require(self.init in INITS, "init", f"must be one of {INITS}, got {self.init!r}")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "generator_ema"):
             value = getattr(self, name)
             require(isinstance(value, (int, float)) and 0 <= value < 1, name, f"must be in [0, 1), got {value!r}")
+        for name in ("generator_dense", "discriminator_dense"):
+            value = getattr(self, name)
+            require(isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                     for v in value), name,
+                    f"must be a tuple of positive layer sizes (e.g. (1024,)), got {value!r}")
         for name in ("dense_batch_norm", "bias"):
             require(isinstance(getattr(self, name), bool), name, f"must be True or False, got {getattr(self, name)!r}")
         self.generator_shapes()  # raise naming the offending block
@@ -230,7 +242,13 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.dense = nn.Linear(c.z_dim, c.d1 * c.f1 * c.f1, bias=c.bias)
+        hidden: list[nn.Module] = []
+        width = c.z_dim
+        for size in c.generator_dense:
+            hidden += [nn.Linear(width, size, bias=c.bias), nn.BatchNorm1d(size), nn.ReLU(True)]
+            width = size
+        self.hidden = nn.Sequential(*hidden)
+        self.dense = nn.Linear(width, c.d1 * c.f1 * c.f1, bias=c.bias)
         self.dense_act = nn.Sequential(*([nn.BatchNorm2d(c.d1)] if c.dense_batch_norm else []), nn.ReLU(True))
         layers: list[nn.Module] = []
         channels = c.d1
@@ -246,7 +264,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         c = self.config
-        h = self.dense(z).view(len(z), c.d1, c.f1, c.f1)
+        h = self.dense(self.hidden(z)).view(len(z), c.d1, c.f1, c.f1)
         return self.deconv(self.dense_act(h))
 
 
@@ -267,10 +285,16 @@ class Discriminator(nn.Module):
         self.conv = nn.Sequential(*layers)
         _, (ch, h, w) = c.discriminator_shapes()[-1]
         self.flatten = nn.Flatten()
-        self.logit = nn.Linear(ch * h * w, 1, bias=c.bias)
+        hidden: list[nn.Module] = []
+        width = ch * h * w
+        for size in c.discriminator_dense:
+            hidden += [nn.Linear(width, size, bias=c.bias), nn.BatchNorm1d(size), nn.LeakyReLU(c.leaky_slope, inplace=True)]
+            width = size
+        self.hidden = nn.Sequential(*hidden)
+        self.logit = nn.Linear(width, 1, bias=c.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logit(self.flatten(self.conv(x))).view(-1)
+        return self.logit(self.hidden(self.flatten(self.conv(x)))).view(-1)
 
 
 def dcgan_init_(module: nn.Module) -> None:
@@ -280,7 +304,7 @@ def dcgan_init_(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -298,12 +322,31 @@ class DCGAN(BaseModel):
         self.discriminator = Discriminator(config)
         if config.init == "dcgan":
             self.apply(dcgan_init_)
+        # The average of the generator's weights over the last ~1 / (1 - decay) steps: it smooths
+        # out the step-to-step oscillation of the adversarial game (Yazici et al., 2019), so its
+        # samples are cleaner than those of the weights at any single step.
+        self.generator_ema: Generator | None = None
+        if config.generator_ema > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self._fake: torch.Tensor | None = None  # G(z) of the current iteration, shared by both phases
 
     def configure_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
         betas = (self.config.beta1, self.config.beta2)
         return {"discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas),
                 "generator": torch.optim.Adam(self.generator.parameters(), lr=train.lr, betas=betas)}
+
+    def num_parameters(self) -> int:
+        """Parameters of the generator and the discriminator (the weight average is a copy, not counted)."""
+        return sum(p.numel() for part in (self.generator, self.discriminator) for p in part.parameters())
+
+    @torch.no_grad()
+    def after_optimizer_step(self, phase: str) -> None:
+        if phase == "generator" and self.generator_ema is not None:
+            decay = self.config.generator_ema
+            for avg, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+                avg.lerp_(p, 1 - decay)
+            for avg, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+                avg.copy_(b)  # BatchNorm's running statistics are already averages
 
     # -- sampling ---------------------------------------------------------------------------------
 
@@ -312,12 +355,17 @@ class DCGAN(BaseModel):
         return torch.randn(n, self.config.z_dim, generator=generator).to(device)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """G(z) as images [N, C, H, W] in [0, 1], in eval mode (BatchNorm running statistics)."""
+    def generate(self, z: torch.Tensor, batch_size: int = 1000, averaged: bool = True) -> torch.Tensor:
+        """G(z) as images [N, C, H, W] in [0, 1], in eval mode (BatchNorm running statistics).
+
+        With ``averaged`` (the default) the generator's averaged weights are used where the model
+        keeps them (``generator_ema > 0``); ``averaged=False`` uses the trained weights.
+        """
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        out = torch.cat([(self.generator(z[i:i + batch_size].to(device)) + 1) / 2
+        net = self.generator_ema if averaged and self.generator_ema is not None else self.generator
+        out = torch.cat([(net(z[i:i + batch_size].to(device)) + 1) / 2
                          for i in range(0, len(z), batch_size)])
         self.train(was_training)
         return out.clamp_(0, 1)
@@ -385,10 +433,18 @@ def stage_table(config: DCGANConfig, part: str = "discriminator") -> list[dict]:
             rows[-1]["params"] = params
         c, h, w = shapes[-1][1]
         rows.append({"stage": "flatten", "layer": "flatten", "shape": (c * h * w,), "params": 0})
+        dense = [m for m in model.discriminator.hidden if isinstance(m, nn.Linear)]
+        for i, (size, layer) in enumerate(zip(config.discriminator_dense, dense)):
+            rows.append({"stage": f"dense {i + 1}", "layer": "dense + BN + LeakyReLU", "shape": (size,),
+                         "params": sum(p.numel() for p in layer.parameters()) + 2 * size})
         rows.append({"stage": "logit", "layer": "dense -> 1 logit", "shape": (1,),
                      "params": sum(p.numel() for p in model.discriminator.logit.parameters())})
     else:
         rows.append({"stage": "z", "layer": "z ~ N(0, I)", "shape": (config.z_dim,), "params": 0})
+        dense = [m for m in model.generator.hidden if isinstance(m, nn.Linear)]
+        for i, (size, layer) in enumerate(zip(config.generator_dense, dense)):
+            rows.append({"stage": f"dense {i + 1}", "layer": "dense + BN + ReLU", "shape": (size,),
+                         "params": sum(p.numel() for p in layer.parameters()) + 2 * size})
         shapes = config.generator_shapes()
         convs = [m for m in model.generator.deconv if isinstance(m, nn.ConvTranspose2d)]
         for i, (stage, (c, h, w)) in enumerate(shapes):
@@ -413,7 +469,8 @@ def multiply_adds(config: DCGANConfig) -> dict[str, int]:
     BatchNorm and activations are left out.
     """
     g_shapes = config.generator_shapes()
-    gen = config.z_dim * config.d1 * config.f1 ** 2
+    widths = (config.z_dim,) + config.generator_dense
+    gen = sum(a * b for a, b in zip(widths, widths[1:])) + widths[-1] * config.d1 * config.f1 ** 2
     for (_, (c_in, h_in, w_in)), b in zip(g_shapes[:-1], config.generator_blocks):
         gen += h_in * w_in * c_in * b.channels * b.kernel ** 2
     d_shapes = config.discriminator_shapes()
@@ -421,18 +478,29 @@ def multiply_adds(config: DCGANConfig) -> dict[str, int]:
     for (_, (c_in, _, _)), (_, (c_out, h, w)), b in zip(d_shapes[:-1], d_shapes[1:], config.discriminator_blocks):
         disc += h * w * c_out * c_in * b.kernel ** 2
     c, h, w = d_shapes[-1][1]
-    disc += c * h * w
+    widths = (c * h * w,) + config.discriminator_dense + (1,)
+    disc += sum(a * b for a, b in zip(widths, widths[1:]))
     return {"generator": gen, "discriminator": disc}
 
 
 # ---------------------------------------------------------------------------------------------
 # Training with snapshots of the generator (figure 19) and the chapter's configuration
 
-#: the chapter's network, DCGANConfig's defaults. Generator: z (100) -> dense -> 7x7x64 -> 14x14x32 ->
-#: 28x28x1; discriminator: 28x28x1 -> 14x14x32 -> 7x7x64 -> 4x4x128 -> one logit.
-BOOK_CONFIG = DCGANConfig()
-#: the chapter's training: 5,625 iterations of batch 32 (3 passes over the 60,000 digits), Adam lr 5e-4
-BOOK_TRAINING = TrainConfig(epochs=3, batch_size=32, lr=5e-4, seed=0)
+#: the first network of the chapter, DCGANConfig's defaults: convolutions only, apart from the dense layers
+#: at the two ends. Generator: z (100) -> dense -> 7x7x64 -> 14x14x32 -> 28x28x1; discriminator:
+#: 28x28x1 -> 14x14x32 -> 7x7x64 -> 4x4x128 -> one logit. Its samples plateau below the score of 8.5.
+ALL_CONV_CONFIG = DCGANConfig()
+#: the chapter's network: InfoGAN's MNIST DCGAN (Chen et al., 2016, appendix C.1) at half its width,
+#: sampled from an average of the generator's weights.
+#: Generator: z (100) -> dense 512 -> dense -> 7x7x64 -> 14x14x32 -> 28x28x1; discriminator:
+#: 28x28x1 -> 14x14x32 -> 7x7x64 -> flatten -> dense 512 -> one logit.
+BOOK_CONFIG = DCGANConfig(generator_dense=(512,),
+                          discriminator_blocks=(ConvBlock(32, batch_norm=False), ConvBlock(64)),
+                          discriminator_dense=(512,), generator_ema=0.999)
+#: ``python -m replearn_core.models.dcgan --network ...``
+NETWORKS = {"book": BOOK_CONFIG, "all-conv": ALL_CONV_CONFIG}
+#: the chapter's training: 7,500 iterations of batch 32 (4 passes over the 60,000 digits), Adam lr 5e-4
+BOOK_TRAINING = TrainConfig(epochs=4, batch_size=32, lr=5e-4, seed=0)
 #: iterations at which figure 19 shows samples
 SNAPSHOT_STEPS = (100, 200, 400, 600)
 
@@ -486,23 +554,26 @@ def train_with_snapshots(model_config: DCGANConfig, train: TrainConfig, *, devic
 
 
 def generator_at(model: DCGAN, state: dict) -> DCGAN:
-    """A copy of ``model`` whose generator has the weights ``state`` (e.g. a training snapshot)."""
+    """A copy of ``model`` whose generator has the weights ``state`` (e.g. a training snapshot),
+    sampling from those weights (no weight average)."""
     snap = copy.deepcopy(model)
     snap.generator.load_state_dict(state)
+    snap.generator_ema = None
     snap.eval()
     return snap
 
 
 @torch.no_grad()
-def quality(model: DCGAN, classifier, z: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
-    """:func:`replearn_core.metrics.sample_quality` of G(z) against ``real`` images (both in [0, 1])."""
+def quality(model: DCGAN, classifier, z: torch.Tensor, real: torch.Tensor, averaged: bool = True) -> dict[str, float]:
+    """:func:`replearn_core.metrics.sample_quality` of G(z) against ``real`` images (both in [0, 1]);
+    ``averaged`` as in :meth:`DCGAN.generate`."""
     import warnings
 
     from ..metrics import sample_quality
 
     with warnings.catch_warnings():  # ReLU features that are zero for every image make a covariance singular
         warnings.simplefilter("ignore")
-        return sample_quality(classifier, model.generate(z), real)
+        return sample_quality(classifier, model.generate(z, averaged=averaged), real)
 
 
 def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t, mode: str = "slerp") -> torch.Tensor:
@@ -530,14 +601,20 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t, mode: str = "slerp") ->
 
 
 def long_run(epochs: int, device=None, n_samples: int = 5000, seed: int = 0, progress: bool = True,
-             out_dir: Path | None = None) -> Path:
-    """Train the chapter's network and recipe for ``epochs`` passes over all 60,000 digits; write its quality curve.
+             out_dir: Path | None = None, network: str = "book") -> Path:
+    """Train a network of :data:`NETWORKS` with the chapter's recipe for ``epochs`` passes over all
+    60,000 digits; write its quality curve.
 
     Every checkpoint (100, 200, 400, 600, 1000, 1500, 2000, 3000, ... iterations, and the end)
     measures the inception-style score and the Frechet distance of ``n_samples`` samples from a
     fixed z against the 10,000 test digits. Writes ``07_dcgan_long.csv`` (with provenance)
-    and a sample grid ``07_dcgan_long_samples.png`` under ``book/results/``.
+    and a sample grid ``07_dcgan_long_samples.png`` under ``book/results/`` (``07_dcgan_long_allconv.*``
+    for ``network="all-conv"``).
     """
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}")
+    config = NETWORKS[network]
+    stem = "07_dcgan_long" if network == "book" else "07_dcgan_long_allconv"
     import time
 
     import matplotlib
@@ -558,35 +635,42 @@ def long_run(epochs: int, device=None, n_samples: int = 5000, seed: int = 0, pro
     x_train, y_train = mnist_tensors("train", device, flatten=False)
     train = TrainConfig(epochs=epochs, batch_size=BOOK_TRAINING.batch_size, lr=BOOK_TRAINING.lr, seed=seed)
     seed_everything(seed)
-    model = DCGAN(BOOK_CONFIG).to(device)
+    model = DCGAN(config).to(device)
     batches = DeviceBatches(x_train, y_train, batch_size=train.batch_size, shuffle=True, seed=seed)
     total = epochs * len(batches)
     checkpoints = {s for s in (100, 200, 400, 600, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000,
                                20000, 24000, 28000, 32000, 40000, 48000, 56000, 64000) if s <= total} | {total}
-    z = torch.randn(n_samples, BOOK_CONFIG.z_dim, generator=torch.Generator().manual_seed(1234))
+    z = torch.randn(n_samples, config.z_dim, generator=torch.Generator().manual_seed(1234))
     rows = []
     start = time.perf_counter()
 
     def on_step(step: int, m: DCGAN) -> None:
         if step in checkpoints:
-            q = quality(m, classifier, z, x_test)
-            rows.append({"iteration": step, "epoch": round(step / len(batches), 3),
-                         "train_seconds": round(time.perf_counter() - start, 1), **{k: round(v, 4) for k, v in q.items()}})
+            # the trained weights; and, where the network keeps one, their running average
+            q = quality(m, classifier, z, x_test, averaged=False)
+            row = {"iteration": step, "epoch": round(step / len(batches), 3),
+                   "train_seconds": round(time.perf_counter() - start, 1), **{k: round(v, 4) for k, v in q.items()}}
+            if m.generator_ema is not None:
+                qa = quality(m, classifier, z, x_test, averaged=True)
+                row.update({f"averaged_{k}": round(v, 4) for k, v in qa.items()})
+            rows.append(row)
             if progress:
-                print(f"iteration {step}: IS {q['inception_score']:.3f}, FD {q['frechet_distance']:.2f}", flush=True)
+                shown = qa if m.generator_ema is not None else q
+                print(f"iteration {step}: IS {shown['inception_score']:.3f}, FD {shown['frechet_distance']:.2f}", flush=True)
 
     history = fit(model, batches, train, on_step=on_step, progress=progress, desc="DCGAN long run")
     frame = pd.DataFrame(rows)
     g, d = history.steps["g_loss"], history.steps["d_loss"]
     frame["g_loss_window"] = [round(sum(g[max(0, s - 100):s]) / len(g[max(0, s - 100):s]), 4) for s in frame.iteration]
     frame["d_loss_window"] = [round(sum(d[max(0, s - 100):s]) / len(d[max(0, s - 100):s]), 4) for s in frame.iteration]
-    header = provenance(device, command=f"python -m replearn_core.models.dcgan --epochs {epochs}")
-    header.update({"config": f"BOOK_CONFIG (the chapter's 28x28 network), batch {train.batch_size}, "
+    header = provenance(device, command=f"python -m replearn_core.models.dcgan --epochs {epochs} --network {network}")
+    name = "BOOK_CONFIG (the chapter's 28x28 network)" if network == "book" else "ALL_CONV_CONFIG"
+    header.update({"config": f"{name}, batch {train.batch_size}, "
                              f"Adam lr {train.lr:g} betas (0.5, 0.999), all 60,000 training digits",
                    "metrics": f"{n_samples} samples of a fixed z vs the 10,000 test digits, classifier features"})
-    csv_path = write_csv_with_header(out_dir / "07_dcgan_long.csv", header, frame)
+    csv_path = write_csv_with_header(out_dir / f"{stem}.csv", header, frame)
     grid = image_grid(model.generate(z[:64]).cpu(), nrow=16)
-    matplotlib.image.imsave(out_dir / "07_dcgan_long_samples.png", grid, cmap="gray", vmin=0, vmax=1)
+    matplotlib.image.imsave(out_dir / f"{stem}_samples.png", grid, cmap="gray", vmin=0, vmax=1)
     return csv_path
 
 
@@ -597,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Train the chapter's DCGAN longer and record its sample quality.")
     parser.add_argument("--epochs", type=int, default=16, help="passes over the 60,000 training digits (1,875 "
                         "iterations of batch 32 each)")
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="book",
+                        help="book: the chapter's network; all-conv: the convolutions-only network it replaced")
     parser.add_argument("--samples", type=int, default=5000, help="samples per quality measurement")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the CSV and PNG (default book/results)")
@@ -606,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..devices import set_threads
 
     set_threads()
-    path = long_run(args.epochs, device=args.device, n_samples=args.samples, out_dir=args.out)
+    path = long_run(args.epochs, device=args.device, n_samples=args.samples, out_dir=args.out, network=args.network)
     print(f"wrote {path}")
     return 0
 
