@@ -6,7 +6,9 @@ library at a temporary folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +31,25 @@ def results_dir() -> Path:
 def static_dir() -> Path:
     """Static files copied into the built book (``<repo>/book/_static``)."""
     return REPO_ROOT / "book" / "_static"
+
+
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file through ``write(binary_file)`` atomically: into a temporary file in the same
+    folder, flushed to disk, then renamed over ``path``. Readers never see half a file, and a
+    failed write (a full disk, an exception) leaves the old file as it was and no temporary behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # results, static files and caches are read by other users and web servers
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

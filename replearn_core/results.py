@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .paths import REPO_ROOT, results_dir
+from .paths import REPO_ROOT, results_dir, write_atomic
 
 
 def _round(value: Any, digits: int) -> Any:
@@ -35,20 +33,8 @@ def _round(value: Any, digits: int) -> Any:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # results and static files are read by other users and web servers
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`replearn_core.paths.write_atomic`)."""
+    return write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def save_results(chapter: str, values: dict[str, Any], digits: int = 4) -> Path:

@@ -12,8 +12,6 @@ Checkpoints are written atomically (temporary file, then rename) and read with
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from .config import BaseConfig, TrainConfig, config_hash
 from .data import DeviceBatches, mnist_tensors
 from .devices import pick_device, seed_everything, synchronize
 from .models.base import BaseModel, ModelOutput, build_model
-from .paths import cache_dir
+from .paths import cache_dir, write_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -294,20 +292,7 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path | None:
     """
     if not _is_main_process():
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

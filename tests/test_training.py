@@ -111,6 +111,22 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
 
 
+def test_text_results_are_written_atomically_too(tmp_path):
+    from replearn_core.paths import write_atomic
+    from replearn_core.results import write_text_atomic
+
+    path = write_text_atomic(tmp_path / "r.json", "old\n")
+
+    def broken(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(path, broken)
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
 def test_corrupt_checkpoint_raises_and_is_not_replaced():
     cfg, train = AutoencoderConfig(hidden=(16,), latent_dim=2), TrainConfig(epochs=1, train_subset=256)
     path = rl.train_or_load(cfg, train, device="cpu", progress=False).path
