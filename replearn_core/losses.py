@@ -49,7 +49,7 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float, beta: float = 1.0, eps: flo
     return beta * kl.sum()
 
 
-def l2_weight_penalty(weights, alpha: float) -> torch.Tensor:
+def l2_weight_penalty(weights, alpha: float = 1.0) -> torch.Tensor:
     """L2 weight penalty ``alpha * 1/2 * sum_W ||W||^2`` over the given weight tensors.
 
     The factor 1/2 makes its gradient ``alpha * W``: plain weight decay with coefficient
@@ -61,3 +61,29 @@ def l2_weight_penalty(weights, alpha: float) -> torch.Tensor:
     if not weights:
         raise ValueError("weights: expected at least one weight tensor")
     return 0.5 * alpha * sum(w.pow(2).sum() for w in weights)
+
+
+def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The VAE's negative evidence lower bound, nats per image (batch mean): the Bernoulli
+    reconstruction NLL of ``x`` under ``logits`` (decoded from one sample of q(z|x)) plus the
+    closed-form ``KL(q(z|x) || N(0, I))`` of the posterior ``N(mu, diag(exp(logvar)))``."""
+    return bernoulli_nll(logits, x) + gaussian_kl(mu, logvar)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """A GAN discriminator's loss: ``BCE(D(real), 1) + BCE(D(fake), 0)``, each a batch mean (nats).
+
+    ``real_logits`` and ``fake_logits`` are D's logits (before the sigmoid). At a perfectly
+    confused discriminator, D = 1/2 everywhere, it equals ``2 ln 2``.
+    """
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss ``-log D(G(z))`` = ``BCE(D(fake), 1)``, batch mean (nats).
+
+    Goodfellow et al. (2014) propose it instead of minimising ``log(1 - D(G(z)))``, whose
+    gradient vanishes when D confidently rejects the fakes early in training.
+    """
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
