@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The HTML book, rendered from the outputs stored in the notebooks, into _build/html.
-# book_assets vendors MathJax from the npm registry (once; git-ignored), so that the built
+# book-assets vendors MathJax from the npm registry (once; git-ignored), so that the built
 # pages request nothing from other hosts, and checks the latent explorers' decoder files.
 book: install npm
-	$(BIN)/python -m replearn_core.book_assets
+	$(BIN)/replearn book-assets
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "book: open _build/html/index.html"
 
@@ -68,17 +68,17 @@ chromium:
 
 # Re-execute every chapter in order and store its outputs (NB=book/06_vae.ipynb for one).
 notebooks: install
-	$(BIN)/python -m replearn_core.run_notebooks $(if $(NB),$(NB),--all)
+	$(BIN)/replearn notebooks $(if $(NB),$(NB),--all)
 
 # Full-scale commands (slow; their outputs are committed under book/results/).
 bench: install
-	$(BIN)/python -m replearn_core.bench
+	$(BIN)/replearn bench
 
 sweep: install
-	$(BIN)/python -m replearn_core.sweep sparse --seeds 3 --epochs 6 --train-subset 20000
+	$(BIN)/replearn sweep sparse --seeds 3 --epochs 6 --train-subset 20000
 
 compare: install
-	$(BIN)/python -m replearn_core.compare --scale full
+	$(BIN)/replearn compare --scale full --seeds 3
 
 clean:
 	rm -rf _build .cache

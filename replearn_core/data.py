@@ -9,12 +9,16 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from .config import TrainConfig, require
+from .devices import world
 from .paths import data_dir
 
 # MD5 of the *uncompressed* IDX content: the official MNIST checksums.
@@ -35,8 +39,8 @@ OLIVETTI_GLASSES = ("glasses.csv", "cf9dab3cc73456906f81a686ab6d8cc50f05d1e3dacb
 #: Subjects photographed both with and without glasses (same-person checks of glasses removal).
 SUBJECTS_WITH_AND_WITHOUT_GLASSES = (3, 6, 12, 16, 18, 19, 35)
 
-RESTORE_HINT = ("restore it from the project's git history (git checkout -- data/) "
-                "or copy it again from shared/data (see data/README.md)")
+RESTORE_HINT = ("restore it from the replearn repository's data/ folder (in a checkout: "
+                "git checkout -- data/; see data/README.md), or point $REPLEARN_DATA at a good copy")
 
 
 class DataFileError(RuntimeError):
@@ -99,6 +103,16 @@ def mnist_tensors(split: str = "train", device: torch.device | str = "cpu", *, f
     return x, labels.to(device)
 
 
+def mnist_batches(train: TrainConfig, device: torch.device | str, *, images: bool = False) -> "DeviceBatches":
+    """The MNIST training batches of ``train`` (its batch size, seed and ``train_subset``) on ``device``:
+    flat [B, 784] vectors, or [B, 1, 28, 28] ``images`` for convolutional models. In a data-parallel
+    job each process gets its shard of every batch."""
+    x, y = mnist_tensors("train", device, flatten=not images, subset=train.train_subset)
+    rank, size = world()
+    return DeviceBatches(x, y, batch_size=train.batch_size, shuffle=True, seed=train.seed,
+                         num_shards=size, shard_index=rank)
+
+
 @lru_cache(maxsize=2)
 def _load_olivetti_cached(root: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import io
@@ -122,6 +136,14 @@ def load_olivetti() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Olivetti faces: float32 [400, 64, 64] in [0, 1], subject ids [400], glasses labels [400] (1 = glasses)."""
     images, subjects, glasses = _load_olivetti_cached(str(data_dir()))
     return torch.from_numpy(images.copy()), torch.from_numpy(subjects.copy()), torch.from_numpy(glasses.copy())
+
+
+FACE_SIDE = 64  # Olivetti faces are 64x64
+#: Held-out subjects of the face chapters: the 7 people photographed both with and without glasses
+#: (the identity check needs their no-glasses photos untouched by training: they are the gallery)
+#: and 3 people who never wear glasses (more gallery identities). The other 30 subjects (the 8 who
+#: always wear glasses and 22 who never do) are the training subjects.
+FACE_TEST_SUBJECTS: tuple[int, ...] = tuple(sorted(SUBJECTS_WITH_AND_WITHOUT_GLASSES + (0, 20, 38)))
 
 
 def split_by_subject(subjects: torch.Tensor, test_subjects: tuple[int, ...] | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,3 +219,64 @@ class DeviceBatches:
             if self.num_shards > 1:
                 idx = idx[:len(idx) - len(idx) % self.num_shards][self.shard_index::self.num_shards]
             yield tuple(t[idx] for t in self.tensors)
+
+
+@dataclass
+class FaceSplit:
+    """Olivetti faces split by subject, flattened to [N, 4096] on one device."""
+
+    x_train: torch.Tensor
+    glasses_train: torch.Tensor
+    subjects_train: torch.Tensor
+    x_test: torch.Tensor
+    glasses_test: torch.Tensor
+    subjects_test: torch.Tensor
+    test_subjects: tuple[int, ...]
+
+    @property
+    def train_subjects(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.subjects_train.tolist())))
+
+
+def face_split(device: torch.device | str = "cpu", test_subjects: tuple[int, ...] = FACE_TEST_SUBJECTS) -> FaceSplit:
+    """The Olivetti faces split so that no subject is in both parts (:func:`split_by_subject`)."""
+    require(len(test_subjects) > 0 and all(isinstance(s, int) and 0 <= s < 40 for s in test_subjects),
+            "test_subjects", f"must be subject ids in 0..39, got {test_subjects!r}")
+    x, subjects, glasses = load_olivetti()
+    train_idx, test_idx = split_by_subject(subjects, test_subjects)
+    x = x.reshape(len(x), -1).to(device)
+    subjects, glasses = subjects.to(device), glasses.to(device)
+    train_idx, test_idx = train_idx.to(device), test_idx.to(device)
+    return FaceSplit(x[train_idx], glasses[train_idx], subjects[train_idx], x[test_idx], glasses[test_idx],
+                     subjects[test_idx], tuple(test_subjects))
+
+
+def augment_faces(x: torch.Tensor, *others: torch.Tensor, flips: bool = True,
+                  shifts: tuple[int, ...] = ()) -> tuple[torch.Tensor, ...]:
+    """Augmented copies of faces ``x`` [N, 64, 64] (or [N, 4096]) and labels ``others`` repeated alike.
+
+    Every image appears as itself, its horizontal mirror image (``flips``) and, for each
+    ``s`` in ``shifts``, each of those moved ``s`` pixels right and, separately, ``s`` pixels
+    down (edges replicated): ``(1 + flips) * (1 + 2 * len(shifts))`` copies in all. Faces are
+    symmetric enough that a mirror image is a plausible new photo of the same person.
+    """
+    side = FACE_SIDE
+    flat = x.ndim == 2
+    imgs = x.reshape(len(x), side, side) if flat else x
+    require(imgs.shape[1:] == (side, side), "x", f"faces must be {side}x{side}, got {tuple(x.shape)}")
+    views = [imgs]
+    if flips:
+        views.append(imgs.flip(-1))
+    base = list(views)
+    for s in shifts:
+        require(isinstance(s, int) and not isinstance(s, bool) and s != 0 and abs(s) < side // 4, "shifts",
+                f"shifts must be small non-zero integers of pixels, got {shifts!r}")
+        p = abs(s)
+        for v in base:
+            padded = F.pad(v.unsqueeze(1), (p, p, p, p), mode="replicate").squeeze(1)
+            views.append(padded[:, p:p + side, p - s:p - s + side])  # moved s pixels right
+            views.append(padded[:, p - s:p - s + side, p:p + side])  # moved s pixels down
+    out = torch.cat(views)
+    out = out.reshape(len(out), -1) if flat else out
+    reps = len(views)
+    return (out, *(o.repeat(reps, *([1] * (o.ndim - 1))) for o in others))

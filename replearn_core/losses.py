@@ -26,8 +26,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum() / len(mu)
 
 
-def kl_sparsity_penalty(h: torch.Tensor, rho: float, beta: float = 1.0, eps: float = 1e-6) -> torch.Tensor:
-    """Sparsity penalty of a sparse autoencoder: ``beta * sum_j KL(rho || rho_hat_j)`` (nats).
+def kl_sparsity_penalty(h: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
+    """Sparsity penalty of a sparse autoencoder: ``sum_j KL(rho || rho_hat_j)`` (nats; unweighted).
 
     ``h`` holds hidden activations in (0, 1), shape [N, units] (e.g. a sigmoid code);
     ``rho_hat_j = mean_n h[n, j]`` is unit j's mean activation over the batch, and
@@ -36,31 +36,28 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float, beta: float = 1.0, eps: flo
     when every unit's mean activation equals the target ``rho`` and grows without bound as
     ``rho_hat`` approaches 0 or 1. As ``rho -> 0`` a unit's term tends to ``-log(1 - rho_hat)``
     and as ``rho -> 1`` to ``-log(rho_hat)`` (report 3.4). ``rho_hat`` is clamped to
-    ``[eps, 1 - eps]`` so the penalty stays finite.
+    ``[eps, 1 - eps]`` so the penalty stays finite. The model multiplies it by its weight beta.
     """
     if not isinstance(rho, (int, float)) or not 0.0 < rho < 1.0:
         raise ValueError(f"rho: the target mean activation must lie strictly between 0 and 1, got {rho!r}")
-    if not isinstance(beta, (int, float)) or beta < 0:
-        raise ValueError(f"beta: the weight of the sparsity penalty must be non-negative, got {beta!r}")
     if h.ndim != 2:
         raise ValueError(f"h: expected hidden activations of shape [N, units], got {tuple(h.shape)}")
     rho_hat = h.mean(0).clamp(eps, 1.0 - eps)
     kl = rho * torch.log(rho / rho_hat) + (1.0 - rho) * torch.log((1.0 - rho) / (1.0 - rho_hat))
-    return beta * kl.sum()
+    return kl.sum()
 
 
-def l2_weight_penalty(weights, alpha: float = 1.0) -> torch.Tensor:
-    """L2 weight penalty ``alpha * 1/2 * sum_W ||W||^2`` over the given weight tensors.
+def l2_weight_penalty(weights) -> torch.Tensor:
+    """L2 weight penalty ``1/2 * sum_W ||W||^2`` over the given weight tensors (unweighted).
 
-    The factor 1/2 makes its gradient ``alpha * W``: plain weight decay with coefficient
-    ``alpha``. Pass weight matrices only (biases are conventionally not penalised).
+    The factor 1/2 makes its gradient ``W``: multiplied by a coefficient alpha it is plain
+    weight decay with that coefficient. Pass weight matrices only (biases are conventionally
+    not penalised).
     """
-    if not isinstance(alpha, (int, float)) or alpha < 0:
-        raise ValueError(f"alpha: the weight of the L2 penalty must be non-negative, got {alpha!r}")
     weights = list(weights)
     if not weights:
         raise ValueError("weights: expected at least one weight tensor")
-    return 0.5 * alpha * sum(w.pow(2).sum() for w in weights)
+    return 0.5 * sum(w.pow(2).sum() for w in weights)
 
 
 def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .devices import pick_device, world
+
 # ---------------------------------------------------------------------------------------------
 # Model parallelism
 
@@ -207,43 +209,27 @@ class DistributedInfo:
 
 def is_distributed() -> bool:
     """True inside an initialised process group of more than one process."""
-    dist = torch.distributed
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return world()[1] > 1
 
 
-def distributed_info() -> DistributedInfo:
-    """Rank, world size, local rank and backend of the current process (defaults: one process)."""
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return DistributedInfo()
-    local_rank = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
-    backend = str(dist.get_backend())
-    device = torch.device("cuda", local_rank) if backend == "nccl" else torch.device("cpu")
-    return DistributedInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
-
-
-def init_distributed(backend: str | None = None, device: str | None = None,
+def init_distributed(backend: str | None = None, device: str | torch.device | None = None,
                      timeout_s: float = 600.0) -> DistributedInfo:
     """Join the process group that ``torchrun`` describes in the environment; return this process's place.
 
-    ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-    ``MASTER_PORT``. The backend is NCCL when this process uses a GPU and gloo on CPUs
-    (``backend`` or ``device`` override). Each process uses GPU ``LOCAL_RANK``. Without
-    torchrun's variables this is a single process and nothing is initialised.
+    The device is chosen by :func:`replearn_core.pick_device` like everywhere else (``device``,
+    else ``$REPLEARN_DEVICE``, else CUDA when available); under ``torchrun`` each process uses
+    GPU ``LOCAL_RANK``. ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``
+    and ``MASTER_PORT``. The backend is NCCL on GPUs and gloo on CPUs (``backend`` overrides).
+    Without torchrun's variables this is a single process and nothing is initialised.
     """
     dist = torch.distributed
+    dev = pick_device(device)
     if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
-        chosen = torch.device(device) if device else torch.device("cpu")
-        return DistributedInfo(device=chosen)
+        return DistributedInfo(device=dev)
     if not dist.is_available():
         raise RuntimeError("torch.distributed is not available in this build of PyTorch")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device: 'cuda' requested but CUDA is not available on this machine")
         dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     if backend is None:

@@ -21,14 +21,15 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .models.base import apply_batched
+
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
 def decode_batched(decode: Decoder, z: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """``decode`` applied to ``z`` [N, d] in batches; returns [N, ...] flattened to [N, -1]."""
-    outs = [decode(z[i:i + batch_size]) for i in range(0, len(z), batch_size)]
-    return torch.cat([o.reshape(len(o), -1) for o in outs])
+    return apply_batched(lambda zb: decode(zb).reshape(len(zb), -1), z, batch_size)
 
 
 def observed_ranges(codes: torch.Tensor, low: float = 0.01, high: float = 0.99) -> torch.Tensor:
@@ -46,15 +47,17 @@ def observed_ranges(codes: torch.Tensor, low: float = 0.01, high: float = 0.99) 
     return q.T.float().contiguous()
 
 
-def _as_ranges(ranges, d: int) -> torch.Tensor:
-    r = torch.as_tensor(ranges, dtype=torch.float32).cpu()
+def as_ranges(ranges, d: int) -> torch.Tensor:
+    """One ``(lo, hi)`` for every latent dimension as a float64 [d, 2] table, from either one pair
+    for all dimensions or a [d, 2] table; raises ``ValueError`` for other shapes, NaN or lo >= hi."""
+    r = torch.as_tensor(ranges, dtype=torch.float64).detach().cpu()
     if r.shape == (2,):
         r = r.expand(d, 2)
     if r.shape != (d, 2):
         raise ValueError(f"ranges: expected (lo, hi) or a [{d}, 2] table, got shape {tuple(r.shape)}")
-    if not bool((r[:, 0] < r[:, 1]).all()):
-        raise ValueError("ranges: every range needs lo < hi")
-    return r
+    if not bool(torch.isfinite(r).all()) or not bool((r[:, 0] < r[:, 1]).all()):
+        raise ValueError("ranges: every range needs finite values with lo < hi")
+    return r.contiguous()
 
 
 def traversal_codes(z0: torch.Tensor, ranges, steps: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +70,7 @@ def traversal_codes(z0: torch.Tensor, ranges, steps: int = 11) -> tuple[torch.Te
         raise ValueError(f"steps: must be an integer >= 2, got {steps!r}")
     z0 = torch.as_tensor(z0).reshape(-1)
     d = len(z0)
-    r = _as_ranges(ranges, d).to(z0.device, z0.dtype)
+    r = as_ranges(ranges, d).to(z0.device, z0.dtype)
     t = torch.linspace(0, 1, steps, device=z0.device, dtype=z0.dtype)
     values = r[:, :1] + (r[:, 1:] - r[:, :1]) * t  # [d, steps]
     codes = z0.expand(d, steps, d).clone()
@@ -127,7 +130,7 @@ def class_change_fraction(decode: Decoder, classify: Callable[[torch.Tensor], to
     if codes.ndim != 2 or len(codes) == 0:
         raise ValueError(f"codes: expected a non-empty [n, d] tensor, got shape {tuple(codes.shape)}")
     n, d = codes.shape
-    _as_ranges(ranges, d)
+    as_ranges(ranges, d)
     start_images = decode_batched(decode, codes)
     start_classes = torch.as_tensor(classify(start_images)).cpu().numpy()
     frame_classes = np.empty((n, d, steps), dtype=np.int64)
@@ -161,3 +164,40 @@ def pca_projection(codes: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch
     comps = comps * signs
     var = s ** 2
     return (c @ comps.T).float(), (var[:k] / var.sum()).float()
+
+
+def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t, mode: str = "slerp") -> torch.Tensor:
+    """Points between two latent vectors [d] at fractions ``t`` (a number or [T] values in [0, 1]) -> [T, d].
+
+    ``"linear"``: (1 - t) z_a + t z_b. ``"slerp"``: along the great circle (Shoemake's spherical
+    interpolation, with the norm interpolated linearly), which stays on the shell of radius
+    about sqrt(d) where a high-dimensional Gaussian puts almost all its mass; the linear
+    midpoint of two independent draws has only about 1/sqrt(2) of that norm.
+    """
+    if mode not in ("linear", "slerp"):
+        raise ValueError(f"mode must be 'linear' or 'slerp', got {mode!r}")
+    t = torch.as_tensor(t, dtype=z_a.dtype, device=z_a.device).reshape(-1, 1)
+    if mode == "linear":
+        return (1 - t) * z_a + t * z_b
+    na, nb = z_a.norm(), z_b.norm()
+    ua, ub = z_a / na, z_b / nb
+    omega = torch.arccos((ua * ub).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    direction = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)
+    return direction * ((1 - t) * na + t * nb)
+
+
+def quantile_grid(n: int = 20, lo: float = 0.05, hi: float = 0.95) -> tuple[np.ndarray, torch.Tensor]:
+    """A grid of 2-d codes at Gaussian quantiles (Kingma and Welling's figure 4).
+
+    Returns the ``n`` axis values ``norm.ppf(linspace(lo, hi, n))`` and the ``[n * n, 2]`` codes,
+    row-major with z2 decreasing down the rows and z1 increasing along them (as on a plot).
+    Equal steps in probability give equal prior mass to every cell of the grid.
+    """
+    from scipy.stats import norm
+
+    if not (0 < lo < hi < 1):
+        raise ValueError(f"lo, hi: quantile levels must satisfy 0 < lo < hi < 1, got {lo}, {hi}")
+    values = norm.ppf(np.linspace(lo, hi, n))
+    z1, z2 = np.meshgrid(values, values[::-1])
+    codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
+    return values, codes

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import replearn_core as rl
-from replearn_core.models import AAEConfig, AdversarialAutoencoder, sample_prior, train_with_snapshots
+from replearn_core.models import AAEConfig, AdversarialAutoencoder, sample_prior
 from replearn_core.models.aae import MIXTURE_RADIUS, MIXTURE_STD
 
 TINY = dict(hidden=(32, 16), disc_hidden=(16, 16))
@@ -48,11 +48,11 @@ def test_shapes_and_ranges():
         assert z.shape == (64, 2)
         r = model.decode(z)
         assert r.shape == (64, 784) and float(r.min()) >= 0 and float(r.max()) <= 1
-        assert model.prior_samples(10).shape == (10, 2)
+        assert model.prior_sample(10).shape == (10, 2)
         s = model.sample(7)
         assert s.shape == (7, 784) and float(s.min()) >= 0 and float(s.max()) <= 1
     gaussian5 = rl.build_model(AAEConfig(latent_dim=5, **TINY))
-    assert gaussian5.encode(x).shape == (64, 5) and gaussian5.prior_samples(3).shape == (3, 5)
+    assert gaussian5.encode(x).shape == (64, 5) and gaussian5.prior_sample(3).shape == (3, 5)
 
 
 def test_mixture_prior_components_sit_on_the_circle_and_are_elongated():
@@ -143,61 +143,20 @@ def test_label_conditioned_discriminator_needs_labels():
         model(x, y, phase="loss")
 
 
-def test_train_with_snapshots_records_epochs_and_survives_the_cache():
-    cfg = AAEConfig(**TINY)
-    train = rl.TrainConfig(epochs=3, batch_size=64, lr=3e-3, train_subset=256)
-    trained, snaps = train_with_snapshots(cfg, train, device="cpu", snapshot_epochs=(0, 2), n_codes=300,
-                                          n_recon=4, n_samples=5, progress=False)
-    assert not trained.loaded
-    assert snaps["epochs"].tolist() == [0, 2, 3]
-    assert snaps["codes"].shape == (3, 300, 2) and snaps["labels"].shape == (300,)
-    assert snaps["recon"].shape == (3, 4, 784) and snaps["inputs"].shape == (4, 784)
-    assert snaps["samples"].shape == (3, 5, 784)
-    # the last snapshot is the returned model; epoch 0 is the untrained one (different codes)
-    x_test, _ = rl.mnist_tensors("test", "cpu")
-    with torch.no_grad():
-        assert torch.allclose(trained.model.encode(x_test[:300]), snaps["codes"][-1], atol=1e-5)
-    assert not torch.allclose(snaps["codes"][0], snaps["codes"][-1])
-    again, snaps2 = train_with_snapshots(cfg, train, device="cpu", snapshot_epochs=(0, 2), n_codes=300,
-                                         n_recon=4, n_samples=5, progress=False)
-    assert again.loaded
-    assert all(torch.equal(snaps[k], snaps2[k]) for k in snaps)
+def test_prior_sample_is_reproducible_and_device_independent():
+    model = rl.build_model(AAEConfig(prior="mixture10", **TINY))
+    assert torch.equal(model.prior_sample(50, seed=3), model.prior_sample(50, seed=3))
+    assert not torch.equal(model.prior_sample(50, seed=3), model.prior_sample(50, seed=4))
+    assert torch.equal(model.sample(4, seed=1), model.sample(4, seed=1))
 
 
 def test_book_models_are_registered():
-    from replearn_core.zoo import BOOK_MODELS
+    from replearn_core.book.zoo import BOOK_MODELS
 
     for name, prior in (("aae_gaussian", "gaussian"), ("aae_mixture", "mixture10"),
                         ("aae_mixture_labels", "mixture10")):
-        cfg, train, chapter = BOOK_MODELS[name]
-        assert isinstance(cfg, AAEConfig) and cfg.prior == prior and cfg.latent_dim == 2
-        assert chapter == "08_aae"
-    assert BOOK_MODELS["aae_mixture_labels"][0].use_labels
-    assert not BOOK_MODELS["aae_mixture"][0].use_labels
-
-
-def test_comparison_measures_vae_and_aae_alike(stub_classifier):
-    from replearn_core import aae_compare
-    from replearn_core.models import AutoencoderConfig, VAEConfig
-
-    x, y = _data(600)
-    data = {"x_test": x[:400], "y_test": y[:400], "x_probe": x[400:], "y_probe": y[400:]}
-    keys = None
-    for cfg in (AAEConfig(**TINY), AAEConfig(prior="mixture10", **TINY), VAEConfig(hidden=(32,), latent_dim=2)):
-        out = aae_compare.measure(rl.build_model(cfg), stub_classifier, data, n_mmd=100, n_samples=150)
-        keys = keys or set(out)
-        assert set(out) == keys
-        finite = {k: v for k, v in out.items() if k != "mmd2_means_vs_prior"}
-        assert all(math.isfinite(v) for v in finite.values()), out
-        assert 0 <= out["kmeans_accuracy"] <= 1 and 0 <= out["linear_probe_accuracy"] <= 1
-        assert 1 <= out["sample_inception_score"] <= 10 and 0 <= out["sample_binarisation_entropy"] <= 1
-        assert math.isfinite(out["mmd2_means_vs_prior"]) == isinstance(cfg, VAEConfig)
-        if isinstance(cfg, AAEConfig):  # an untrained encoder's codes are a blob far from the prior
-            assert out["mmd2_codes_vs_prior"] > 10 * abs(out["mmd2_noise_floor"])
-        else:  # an untrained VAE's sampled codes are mu + 1 * eps with mu ~ 0: close to N(0, I)
-            assert out["mmd2_codes_vs_prior"] < 0.05
-    with pytest.raises(ValueError, match="prior"):
-        aae_compare.measure(rl.build_model(AutoencoderConfig(hidden=(16,), latent_dim=2)), stub_classifier, data)
-    with pytest.raises(ValueError, match="scale"):
-        aae_compare.training_for("aae_gaussian", "huge")
-    assert aae_compare.training_for("aae_mixture", "vae")[1] == rl.zoo.BOOK_MODELS["vae_2d"][1]
+        entry = BOOK_MODELS[name]
+        assert isinstance(entry.model, AAEConfig) and entry.model.prior == prior and entry.model.latent_dim == 2
+        assert entry.chapter == "08_aae"
+    assert BOOK_MODELS["aae_mixture_labels"].model.use_labels
+    assert not BOOK_MODELS["aae_mixture"].model.use_labels

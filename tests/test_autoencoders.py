@@ -12,6 +12,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import replearn_core as rl  # noqa: E402
+from replearn_core.book import zoo  # noqa: E402
 from replearn_core.models import autoencoder as ae  # noqa: E402
 from replearn_core.models import Autoencoder, AutoencoderConfig, encode_dataset  # noqa: E402
 
@@ -32,29 +33,29 @@ def test_invalid_config_names_the_field(kwargs, field):
 
 
 def test_deep_autoencoder_is_the_reports_architecture_mirrored():
-    for cfg in (ae.DEEP_AE_SIGMOID, ae.DEEP_AE_LEAKY_RELU):
+    for cfg in (zoo.DEEP_AE_SIGMOID, zoo.DEEP_AE_LEAKY_RELU):
         model = rl.build_model(cfg)
         enc = [(m.in_features, m.out_features) for m in model.encoder if isinstance(m, nn.Linear)]
         dec = [(m.in_features, m.out_features) for m in model.decoder if isinstance(m, nn.Linear)]
         assert enc == [(784, 400), (400, 200), (200, 100), (100, 20), (20, 10)]
         assert dec == [(o, i) for i, o in reversed(enc)]
-    sig = rl.build_model(ae.DEEP_AE_SIGMOID).eval()
+    sig = rl.build_model(zoo.DEEP_AE_SIGMOID).eval()
     assert sum(isinstance(m, nn.Sigmoid) for m in sig.encoder) == 5  # four hidden layers and the code
     z = sig.encode(torch.rand(8, 784))
     assert z.shape == (8, 10) and bool(((z > 0) & (z < 1)).all())
-    leaky = rl.build_model(ae.DEEP_AE_LEAKY_RELU)
+    leaky = rl.build_model(zoo.DEEP_AE_LEAKY_RELU)
     assert sum(isinstance(m, nn.LeakyReLU) for m in leaky.modules()) == 8
     assert isinstance(leaky.encoder[-1], nn.Linear)  # a linear, unbounded code
 
 
 def test_book_models_are_registered():
-    models = rl.zoo.BOOK_MODELS
-    assert models["undercomplete_ae"][0] == ae.UNDERCOMPLETE_AE
-    assert models["deep_ae_sigmoid"][0] == ae.DEEP_AE_SIGMOID
-    assert models["deep_ae_leaky_relu"][0] == ae.DEEP_AE_LEAKY_RELU
-    assert models["deep_ae_sigmoid"][2] == "03_disentangling_style"
-    assert [ae.bottleneck_config(w).latent_dim for w in ae.BOTTLENECK_WIDTHS] == [2, 4, 8, 16, 32, 64]
-    assert ae.bottleneck_config(8).hidden == ae.UNDERCOMPLETE_AE.hidden
+    models = zoo.BOOK_MODELS
+    assert models["undercomplete_ae"].model == zoo.UNDERCOMPLETE_AE
+    assert models["deep_ae_sigmoid"].model == zoo.DEEP_AE_SIGMOID
+    assert models["deep_ae_leaky_relu"].model == zoo.DEEP_AE_LEAKY_RELU
+    assert models["deep_ae_sigmoid"].chapter == "03_disentangling_style"
+    assert [zoo.bottleneck_config(w).latent_dim for w in zoo.BOTTLENECK_WIDTHS] == [2, 4, 8, 16, 32, 64]
+    assert zoo.bottleneck_config(8).hidden == zoo.UNDERCOMPLETE_AE.hidden
 
 
 def test_shapes_loss_and_filters():
@@ -82,34 +83,6 @@ def test_training_reduces_reconstruction_loss():
            progress=False)
     after = rl.metrics.bce_per_image(model.reconstruct(x), x)
     assert after < before - 100  # from about 545 nats (random weights) to well under 250
-
-
-def test_train_with_reconstructions_records_and_caches():
-    train = rl.TrainConfig(epochs=2, batch_size=64, lr=3e-3, train_subset=256)  # 4 steps per epoch
-    probe = rl.mnist_tensors("test", "cpu", subset=3)[0]
-    trained, steps, recons = ae.train_with_reconstructions(TINY, train, probe, (0, 3, 100), device="cpu",
-                                                           progress=False)
-    assert steps.tolist() == [0, 3, 8]  # 100 is past the end; the last step (8) is always recorded
-    assert recons.shape == (3, 3, 784)
-    assert not trained.loaded
-    with torch.no_grad():
-        np.testing.assert_allclose(recons[-1], trained.model.reconstruct(probe), atol=1e-6)
-    assert (recons[0] - recons[-1]).abs().mean() > 1e-3  # training changed the reconstructions
-    again, steps2, recons2 = ae.train_with_reconstructions(TINY, train, probe, (0, 3, 100), device="cpu",
-                                                           progress=False)
-    assert again.loaded and torch.equal(steps2, steps) and torch.equal(recons2, recons)
-    # checkpoint cached but recordings missing: trained again (not cached) to record them
-    for p in trained.path.parent.glob("*.recon-*.pt"):
-        p.unlink()
-    third, _, recons3 = ae.train_with_reconstructions(TINY, train, probe, (0, 3), device="cpu", progress=False)
-    assert third.loaded
-    np.testing.assert_allclose(recons3, recons, atol=1e-4)
-
-
-@pytest.mark.parametrize("steps", [(), (-1,), (1.5,), (True,)])
-def test_train_with_reconstructions_rejects_bad_steps(steps):
-    with pytest.raises(ValueError, match="at_steps"):
-        ae.train_with_reconstructions(TINY, rl.TrainConfig(epochs=1), torch.rand(1, 784), steps, device="cpu")
 
 
 # --- traversals ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import json
 import pytest
 import torch
 
-from replearn_core import bench
+from replearn_core.book import benchmarks
+from replearn_tools import bench
 from replearn_core.data import DataFileError
 
 
@@ -111,11 +112,11 @@ def test_table_json_and_figure_from_a_stored_record(tmp_path):
     record = {"device": "cpu", "device_label": "CPU test", "device_type": "cpu", "date": "2026-11-27 10:00 UTC",
               "results": rows}
     (tmp_path / "bench_cpu.json").write_text(json.dumps(record))
-    records = bench.stored_results(tmp_path)
-    frame = bench.results_frame(records)
+    records = benchmarks.stored_benchmarks(tmp_path)
+    frame = benchmarks.benchmark_table(records)
     assert list(frame["speed-up"]) == ["1.0x", "8.0x", "10.0x"]
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = bench.plot_epoch_times(records)
+    fig = benchmarks.plot_epoch_times(records)
     assert fig.axes[0].get_yscale() == "log"

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from replearn_core import book_assets, explorer
-from replearn_core.explorer_bench import (BrowserSetupError, LocalServer, explorer_pages, html_pages,
+from replearn_core.viz import explorer
+from replearn_tools import book_assets
+from replearn_tools.explorer_bench import (BrowserSetupError, LocalServer, explorer_pages, html_pages,
                                           launch_chromium, require_book, require_chromium)
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,9 @@ import torch
 
 import replearn_core as rl
 from replearn_core import data as D
-from replearn_core.paths import REPO_ROOT
+from replearn_core.paths import checkout_root
+
+REPO_ROOT = checkout_root()
 
 
 def test_mnist_shapes_counts_and_labels():

@@ -7,7 +7,7 @@ from torch import nn
 
 import replearn_core as rl
 from replearn_core.models.dcgan import (DCGAN, ConvBlock, DCGANConfig, conv_output_size,
-                                        conv_transpose_output_size, generator_at, stage_table)
+                                        conv_transpose_output_size, stage_table)
 
 
 @pytest.mark.parametrize("width,kernel,stride,padding", [
@@ -158,7 +158,7 @@ def test_one_generator_step_changes_only_generator_parameters(tiny):
     model, optimizers, x = tiny
     g0, d0 = _params(model.generator), _params(model.discriminator)
     out = _step(model, optimizers, x, "generator")
-    assert set(out.terms) == {"g_loss"}
+    assert set(out.terms) == {"generator"}
     assert all(_changed(g0, model.generator))
     assert not any(_changed(d0, model.discriminator))
 
@@ -167,7 +167,7 @@ def test_one_discriminator_step_changes_only_discriminator_parameters(tiny):
     model, optimizers, x = tiny
     g0, d0 = _params(model.generator), _params(model.discriminator)
     out = _step(model, optimizers, x, "discriminator")
-    assert set(out.terms) == {"d_loss", "d_real", "d_fake"}
+    assert set(out.terms) == {"discriminator", "d_real", "d_fake"}
     assert all(_changed(d0, model.discriminator))
     assert not any(_changed(g0, model.generator))
     # then the generator step of the same iteration reuses G(z) and still touches only G
@@ -202,14 +202,14 @@ def test_a_few_iterations_of_fit_teach_the_discriminator(tiny):
     x, y = rl.mnist_tensors("train", "cpu", flatten=False, subset=256)
     history = rl.fit(model, rl.DeviceBatches(x, y, batch_size=32, seed=0), rl.TrainConfig(epochs=2, lr=2e-3),
                      progress=False)
-    assert len(history.steps["d_loss"]) == 16 and len(history.steps["g_loss"]) == 16
+    assert len(history.steps["discriminator"]) == 16 and len(history.steps["generator"]) == 16
     # D starts at chance (loss 2 log 2 = 1.386) and learns to tell real from generated digits
-    assert history.steps["d_loss"][0] == pytest.approx(1.386, abs=0.15)
-    assert min(history.steps["d_loss"][-4:]) < history.steps["d_loss"][0] - 0.2
+    assert history.steps["discriminator"][0] == pytest.approx(1.386, abs=0.15)
+    assert min(history.steps["discriminator"][-4:]) < history.steps["discriminator"][0] - 0.2
 
 
 def test_interpolation_paths_start_and_end_at_the_two_vectors():
-    from replearn_core.models.dcgan import interpolate
+    from replearn_core.traversal import interpolate
 
     gen = torch.Generator().manual_seed(0)
     z_a, z_b = torch.randn(2, 100, generator=gen)
@@ -244,13 +244,14 @@ def test_multiply_adds_match_torch_flop_counter():
 
 
 def test_book_network_has_the_dense_layers_and_long_run_rejects_unknown_networks():
-    from replearn_core.models.dcgan import ALL_CONV_CONFIG, BOOK_CONFIG, NETWORKS, long_run
+    from replearn_core.book.zoo import DCGAN_ALL_CONV, DCGAN_BOOK, DCGAN_NETWORKS
+    from replearn_tools.dcgan_long import long_run
 
-    book = DCGAN(BOOK_CONFIG)
+    book = DCGAN(DCGAN_BOOK)
     assert [m.out_features for m in book.generator.hidden if isinstance(m, nn.Linear)] == [512]
     assert [m.out_features for m in book.discriminator.hidden if isinstance(m, nn.Linear)] == [512]
-    assert len(DCGAN(ALL_CONV_CONFIG).generator.hidden) == 0 and NETWORKS["all-conv"] == ALL_CONV_CONFIG
-    assert [r["stage"] for r in stage_table(BOOK_CONFIG, "discriminator")][-3:] == ["flatten", "dense 1", "logit"]
+    assert len(DCGAN(DCGAN_ALL_CONV).generator.hidden) == 0 and DCGAN_NETWORKS["all-conv"] == DCGAN_ALL_CONV
+    assert [r["stage"] for r in stage_table(DCGAN_BOOK, "discriminator")][-3:] == ["flatten", "dense 1", "logit"]
     with pytest.raises(ValueError, match="network"):
         long_run(1, network="resnet")
 
@@ -274,6 +275,8 @@ def test_generator_weight_average_follows_generator_steps_only():
         assert torch.equal(avg, b)  # BatchNorm statistics copied
     z = torch.randn(4, config.z_dim)
     assert not torch.allclose(model.generate(z), model.generate(z, averaged=False))
-    assert torch.equal(model.generate(z, averaged=False), generator_at(model, model.generator.state_dict()).generate(z))
+    with torch.no_grad():
+        trained = (model.eval().generator(z) + 1) / 2
+    assert torch.equal(model.generate(z, averaged=False), trained.clamp(0, 1))
     with pytest.raises(ValueError, match="generator_ema"):
         DCGANConfig(generator_ema=1.0)

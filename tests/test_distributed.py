@@ -4,7 +4,7 @@ The test starts two processes with torch.multiprocessing, sets the environment v
 ``torchrun`` would set, and in each process
 
 1. trains a small autoencoder with ``rl.fit`` on its shard of every batch (DDP, gloo),
-2. runs the command line ``replearn_core.train`` (as ``torchrun ... -m replearn_core.train``
+2. runs the command line ``replearn train`` (as ``torchrun ... -m replearn_tools train``
    would), counting the checkpoint writes,
 3. trains a two-phase model (the DCGAN) for two steps, which needs DDP to cope with
    parameters a phase does not use.
@@ -46,7 +46,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD))
     torch.set_num_threads(1)
-    from replearn_core import parallel, train as train_cli
+    from replearn_core import parallel
+    from replearn_tools import train as train_cli
     from replearn_core.models.dcgan import DCGANConfig
 
     info = parallel.init_distributed(timeout_s=180)

@@ -13,9 +13,12 @@ import torch
 from torch import nn
 
 import replearn_core as rl
-from replearn_core import book_assets, explorer
+from replearn_core.viz import explorer
+from replearn_tools import book_assets
 from replearn_core.models import AutoencoderConfig, build_model, mlp
-from replearn_core.paths import REPO_ROOT
+from replearn_core.paths import checkout_root
+
+REPO_ROOT = checkout_root()
 
 EXPLORER_JS = REPO_ROOT / "book" / "_static" / "replearn" / "explorer.js"
 

@@ -4,7 +4,9 @@ import tomllib
 
 import yaml
 
-from replearn_core.paths import REPO_ROOT
+from replearn_core.paths import checkout_root
+
+REPO_ROOT = checkout_root()
 
 
 def _name(requirement: str) -> str:

@@ -87,7 +87,7 @@ def test_invalid_splits_raise_naming_the_field():
 
 
 def test_single_process_defaults():
-    info = parallel.distributed_info()
+    info = parallel.init_distributed()
     assert (info.rank, info.world_size, info.is_main) == (0, 1, True)
     assert not parallel.is_distributed()
     parallel.barrier()  # no-op without a process group
@@ -112,8 +112,8 @@ def _ae_fit(**options):
 def test_bfloat16_autocast_trains_close_to_float32():
     model32, h32 = _ae_fit()
     model16, h16 = _ae_fit(amp="bfloat16")
-    assert h16.epochs["recon"][-1] < h16.steps["recon"][0]
-    assert h16.epochs["recon"][-1] == pytest.approx(h32.epochs["recon"][-1], rel=0.02)
+    assert h16.epochs["reconstruction"][-1] < h16.steps["reconstruction"][0]
+    assert h16.epochs["reconstruction"][-1] == pytest.approx(h32.epochs["reconstruction"][-1], rel=0.02)
     assert all(p.dtype == torch.float32 for p in model16.parameters())  # parameters stay float32
     assert not all(torch.equal(a, b) for a, b in zip(model16.parameters(), model32.parameters()))
 
@@ -122,7 +122,7 @@ def test_compiled_forward_gives_the_same_training():
     # the "eager" backend runs TorchDynamo's graph capture without generating code (fast in CI)
     model_c, h_c = _ae_fit(compile={"backend": "eager"})
     model_e, h_e = _ae_fit()
-    assert h_c.epochs["recon"] == pytest.approx(h_e.epochs["recon"], rel=1e-5)
+    assert h_c.epochs["reconstruction"] == pytest.approx(h_e.epochs["reconstruction"], rel=1e-5)
     for a, b in zip(model_c.parameters(), model_e.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 

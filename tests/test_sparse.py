@@ -6,11 +6,12 @@ import pytest
 import torch
 
 import replearn_core as rl
-from replearn_core import sweep
+from replearn_core.book import sweeps as sweep
+from replearn_core.book.sweeps import L2_UNIT, sparse_config
 from replearn_core.losses import bernoulli_nll, kl_sparsity_penalty, l2_weight_penalty
+from replearn_core.metrics import reconstruction_nll
 from replearn_core.models import Autoencoder, AutoencoderConfig
-from replearn_core.models.sparse import (L2_UNIT, SparseAutoencoder, SparseAutoencoderConfig,
-                                         mean_activations, reconstruction_bce)
+from replearn_core.models.sparse import SparseAutoencoder, SparseAutoencoderConfig, mean_activations
 
 
 def _bernoulli_kl(p, q):
@@ -25,7 +26,6 @@ def test_kl_penalty_matches_a_hand_computed_value():
     # by hand: 0 + (0.2 ln 0.4 + 0.8 ln 1.6) + (0.2 ln 0.25 + 0.8 ln 4) = 0.19275 + 0.83178
     assert expected == pytest.approx(1.024530, abs=1e-5)
     assert float(kl_sparsity_penalty(h, 0.2)) == pytest.approx(expected, rel=1e-5)
-    assert float(kl_sparsity_penalty(h, 0.2, beta=3.0)) == pytest.approx(3 * expected, rel=1e-5)
 
 
 def test_kl_penalty_is_zero_only_at_the_target_and_pulls_towards_it():
@@ -55,9 +55,7 @@ def test_kl_penalty_rejects_rho_outside_the_open_unit_interval(rho):
         kl_sparsity_penalty(torch.full((2, 3), 0.5), rho)
 
 
-def test_kl_penalty_rejects_a_negative_weight_and_bad_shapes():
-    with pytest.raises(ValueError, match="beta"):
-        kl_sparsity_penalty(torch.full((2, 3), 0.5), 0.2, beta=-1.0)
+def test_kl_penalty_rejects_bad_shapes():
     with pytest.raises(ValueError, match="h"):
         kl_sparsity_penalty(torch.full((6,), 0.5), 0.2)
 
@@ -67,25 +65,23 @@ def test_kl_penalty_rejects_a_negative_weight_and_bad_shapes():
 def test_l2_penalty_value_and_gradient():
     w1 = torch.ones(2, 3, requires_grad=True)
     w2 = torch.full((1, 1), 2.0, requires_grad=True)
-    penalty = l2_weight_penalty([w1, w2], alpha=0.5)
-    assert float(penalty.detach()) == pytest.approx(0.5 * 0.5 * (6 * 1.0 + 4.0))
+    penalty = l2_weight_penalty([w1, w2])
+    assert float(penalty.detach()) == pytest.approx(0.5 * (6 * 1.0 + 4.0))
     penalty.backward()
-    assert torch.allclose(w1.grad, 0.5 * w1.detach()) and torch.allclose(w2.grad, 0.5 * w2.detach())
-    assert float(l2_weight_penalty([w1.detach()], alpha=0.0)) == 0.0
+    assert torch.allclose(w1.grad, w1.detach()) and torch.allclose(w2.grad, w2.detach())
 
 
-def test_l2_penalty_rejects_negative_weight_and_no_tensors():
-    with pytest.raises(ValueError, match="alpha"):
-        l2_weight_penalty([torch.ones(2)], alpha=-0.1)
+def test_l2_penalty_rejects_no_tensors():
     with pytest.raises(ValueError, match="weights"):
-        l2_weight_penalty([], alpha=0.1)
+        l2_weight_penalty([])
 
 
 # --- config and model --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("changes, field", [
-    ({"rho": 0.0}, "rho"), ({"rho": 1.0}, "rho"), ({"rho": 1.2}, "rho"),
-    ({"beta": -1.0}, "beta"), ({"alpha": -0.5}, "alpha"),
+    ({"sparsity_target": 0.0}, "sparsity_target"), ({"sparsity_target": 1.0}, "sparsity_target"),
+    ({"sparsity_target": 1.2}, "sparsity_target"),
+    ({"sparsity_weight": -1.0}, "sparsity_weight"), ({"weight_decay": -0.5}, "weight_decay"),
     ({"latent_activation": "relu"}, "latent_activation"), ({"latent_activation": None}, "latent_activation"),
     ({"latent_dim": 0}, "latent_dim"),
 ])
@@ -100,24 +96,25 @@ def test_model_is_an_autoencoder_with_a_sigmoid_code():
     assert isinstance(model, SparseAutoencoder) and isinstance(model, Autoencoder)
     x = torch.rand(8, 784)
     out = model(x)
-    assert out.z.shape == (8, 16) and out.recon.shape == (8, 784)
+    assert out.z.shape == (8, 16) and out.logits.shape == (8, 784)
     assert float(out.z.min()) > 0 and float(out.z.max()) < 1
-    assert set(out.terms) == {"recon", "kl", "l2", "loss"}
-    total = out.terms["recon"] + cfg.beta * out.terms["kl"] + cfg.alpha * L2_UNIT * out.terms["l2"]
+    assert set(out.terms) == {"reconstruction", "sparsity", "weight_l2", "loss"}
+    total = (out.terms["reconstruction"] + cfg.sparsity_weight * out.terms["sparsity"]
+             + cfg.weight_decay * out.terms["weight_l2"])
     assert torch.allclose(out.loss, total)
     assert len(model.weight_matrices()) == 2
 
 
 def test_without_penalties_the_loss_is_the_plain_autoencoders():
-    sparse = rl.build_model(SparseAutoencoderConfig(latent_dim=16, beta=0.0, alpha=0.0))
+    sparse = rl.build_model(SparseAutoencoderConfig(latent_dim=16, sparsity_weight=0.0, weight_decay=0.0))
     plain = rl.build_model(AutoencoderConfig(hidden=(), latent_dim=16, activation="sigmoid",
                                              latent_activation="sigmoid"))
     plain.load_state_dict(sparse.state_dict())
     x = torch.rand(8, 784)
     out = sparse(x)
-    assert set(out.terms) == {"recon", "loss"}
+    assert set(out.terms) == {"reconstruction", "loss"}
     assert torch.allclose(out.loss, plain(x).loss)
-    assert torch.allclose(out.loss, bernoulli_nll(out.recon, x))
+    assert torch.allclose(out.loss, bernoulli_nll(out.logits, x))
 
 
 def _tiny_mnist(n=512):
@@ -128,26 +125,29 @@ def _tiny_mnist(n=512):
 def test_training_lowers_the_loss_and_moves_mean_activations_to_rho():
     x = _tiny_mnist()
     results = {}
-    for name, cfg in {"penalty": SparseAutoencoderConfig(latent_dim=32, rho=0.1, beta=3.0),
-                      "none": SparseAutoencoderConfig(latent_dim=32, rho=0.1, beta=0.0, alpha=0.0)}.items():
+    for name, cfg in {"penalty": SparseAutoencoderConfig(latent_dim=32, sparsity_target=0.1, sparsity_weight=3.0),
+                      "none": SparseAutoencoderConfig(latent_dim=32, sparsity_target=0.1, sparsity_weight=0.0,
+                                                      weight_decay=0.0)}.items():
         rl.seed_everything(0)
         model = rl.build_model(cfg)
         hist = rl.fit(model, rl.DeviceBatches(x, batch_size=32, seed=0), rl.TrainConfig(epochs=10, lr=3e-3),
                       progress=False)
-        assert hist.epochs["recon"][-1] < 0.8 * hist.epochs["recon"][0]
+        assert hist.epochs["reconstruction"][-1] < 0.8 * hist.epochs["reconstruction"][0]
         results[name] = float(mean_activations(model, x).mean())
-        assert 0 < reconstruction_bce(model, x) < hist.epochs["recon"][0]
+        assert 0 < reconstruction_nll(model, x) < hist.epochs["reconstruction"][0]
     # after 160 steps the penalised code is well on its way to rho = 0.1; the free code is not
     assert abs(results["penalty"] - 0.1) < 0.5 * abs(results["none"] - 0.1)
     assert results["penalty"] < 0.5
 
 
 def test_book_models_are_registered():
-    cfg, train, chapter = rl.zoo.BOOK_MODELS["sparse_ae"]
-    assert isinstance(cfg, SparseAutoencoderConfig) and cfg.beta > 0 and cfg.alpha > 0
-    cfg0, train0, _ = rl.zoo.BOOK_MODELS["sparse_ae_no_penalty"]
-    assert cfg0.beta == 0 and cfg0.alpha == 0 and train0 == train
-    assert chapter == "05_sparse_autoencoders"
+    entry = rl.zoo.BOOK_MODELS["sparse_ae"]
+    cfg = entry.model
+    assert isinstance(cfg, SparseAutoencoderConfig) and cfg.sparsity_weight > 0 and cfg.weight_decay > 0
+    assert cfg == sparse_config(rho=0.2, beta=2.0, alpha=0.3)  # the report's picks
+    plain = rl.zoo.BOOK_MODELS["sparse_ae_no_penalty"]
+    assert plain.model.sparsity_weight == 0 and plain.model.weight_decay == 0 and plain.training == entry.training
+    assert entry.chapter == "05_sparse_autoencoders"
 
 
 # --- the sweep ---------------------------------------------------------------------------------
@@ -159,7 +159,8 @@ def test_sweep_jobs_vary_one_factor_at_a_time_and_run_the_default_once():
     assert labels.count("default") == 1 and "no penalty" in labels
     d = sweep.SPARSE_DEFAULTS
     for label, cfg in jobs:
-        differing = sum(getattr(cfg, f) != d[f] for f in sweep.FACTORS)
+        values = {"rho": cfg.sparsity_target, "beta": cfg.sparsity_weight, "alpha": cfg.weight_decay / L2_UNIT}
+        differing = sum(abs(values[f] - d[f]) > 1e-9 for f in sweep.FACTORS)
         assert differing <= 1 or label in sweep.SPARSE_REFERENCES
     with pytest.raises(ValueError, match="grids"):
         sweep.sparse_jobs(grids={"gamma": (1.0,)})

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 import replearn_core as rl
+from replearn_core import data
+from replearn_core.book import zoo
 from replearn_core.models import transfer as tr
 
 TINY = dict(input_dim=4096, hidden=(8,), latent_dim=4)
@@ -20,11 +22,11 @@ def tiny(design: str = "shared_encoder", **kw) -> tr.TransferAutoencoder:
 
 
 def test_split_keeps_subjects_apart():
-    split = tr.face_split()
+    split = data.face_split()
     train, test = set(split.subjects_train.tolist()), set(split.subjects_test.tolist())
     assert train and test and not train & test
     assert len(split.x_train) + len(split.x_test) == 400
-    assert test == set(tr.TEST_SUBJECTS) and train == set(range(40)) - test
+    assert test == set(data.FACE_TEST_SUBJECTS) and train == set(range(40)) - test
     # the identity check needs every mixed subject, with and without glasses, in the test set
     for s in rl.data.SUBJECTS_WITH_AND_WITHOUT_GLASSES:
         assert s in test
@@ -36,12 +38,12 @@ def test_split_keeps_subjects_apart():
 
 def test_split_rejects_bad_subjects():
     with pytest.raises(ValueError, match="test_subjects"):
-        tr.face_split(test_subjects=(3, 41))
+        data.face_split(test_subjects=(3, 41))
 
 
 def test_faces_match_their_rows():
     x, subjects, glasses = rl.load_olivetti()
-    split = tr.face_split()
+    split = data.face_split()
     idx = int(torch.nonzero(subjects == split.subjects_test[0])[0])
     assert torch.equal(split.x_test[0], x[idx].flatten())
     assert int(split.glasses_test[0]) == int(glasses[idx])
@@ -114,7 +116,7 @@ def test_bad_domain_is_rejected():
 
 
 @pytest.mark.parametrize("design,kw", [("shared_encoder", {}),
-                                       ("two_autoencoders", {"align_weight": 0.5}),
+                                       ("two_autoencoders", {"alignment_weight": 0.5}),
                                        ("shared_encoder", {"hidden": (), "latent_activation": "sigmoid",
                                                            "sparsity_weight": 0.1, "weight_decay": 1e-3})])
 def test_forward_shapes_and_terms(design, kw):
@@ -123,12 +125,16 @@ def test_forward_shapes_and_terms(design, kw):
     y = torch.tensor([0, 1, 0, 1, 1, 0])
     out = m(x, y)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
-    assert out.recon.shape == (6, 4096)
-    assert {"recon_glasses", "recon_no_glasses"} <= set(out.terms)
+    assert out.logits.shape == (6, 4096)
+    assert {"reconstruction_glasses", "reconstruction_no_glasses", "loss"} <= set(out.terms)
     assert ("sparsity" in out.terms) == (kw.get("sparsity_weight", 0) > 0)
     assert ("weight_l2" in out.terms) == (kw.get("weight_decay", 0) > 0)
-    assert ("align" in out.terms) == (kw.get("align_weight", 0) > 0)
-    assert torch.allclose(out.loss, sum(out.terms.values()))
+    assert ("alignment" in out.terms) == (kw.get("alignment_weight", 0) > 0)
+    cfg, t = m.config, out.terms
+    total = (t["reconstruction_glasses"] + t["reconstruction_no_glasses"]
+             + cfg.sparsity_weight * t.get("sparsity", 0) + cfg.weight_decay * t.get("weight_l2", 0)
+             + cfg.alignment_weight * t.get("alignment", 0))
+    assert torch.allclose(out.loss, total) and torch.equal(out.loss, t["loss"])
     assert m.encode(x, 1).shape == (6, m.config.latent_dim)
     assert m.reconstruct(x, 0).shape == m.transfer(x, 1).shape == (6, 4096)
     out.loss.backward()
@@ -138,7 +144,8 @@ def test_forward_shapes_and_terms(design, kw):
 def test_forward_with_one_domain_in_the_batch_and_without_labels():
     m = tiny()
     out = m(torch.rand(3, 4096), torch.ones(3, dtype=torch.long))
-    assert float(out.terms["recon_no_glasses"].detach()) == 0.0 and float(out.terms["recon_glasses"].detach()) > 0
+    assert float(out.terms["reconstruction_no_glasses"].detach()) == 0.0
+    assert float(out.terms["reconstruction_glasses"].detach()) > 0
     with pytest.raises(ValueError, match="needs y"):
         m(torch.rand(3, 4096))
 
@@ -154,7 +161,7 @@ def test_two_autoencoders_train_independently():
 
 
 def test_training_lowers_the_loss():
-    split = tr.face_split()
+    split = data.face_split()
     x, g = split.x_train[::10], split.glasses_train[::10]  # 28 faces, both domains
     assert (g == 1).any() and (g == 0).any()
     m = tiny()
@@ -164,7 +171,7 @@ def test_training_lowers_the_loss():
     rl.fit(m, rl.DeviceBatches(x, g, batch_size=28, seed=0), train, progress=False)
     with torch.no_grad():
         after = {k: float(v) for k, v in m(x, g).terms.items()}
-    for term in ("recon_glasses", "recon_no_glasses"):
+    for term in ("reconstruction_glasses", "reconstruction_no_glasses"):
         assert after[term] < before[term] - 20, (term, before[term], after[term])
 
 
@@ -183,7 +190,7 @@ def test_training_lowers_the_loss():
     ({"sparsity_target": 1.0}, "sparsity_target"),
     ({"sparsity_weight": 0.1, "latent_activation": None}, "sparsity_weight"),
     ({"weight_decay": -1e-3}, "weight_decay"),
-    ({"align_weight": 1.0}, "align_weight"),  # the shared design has one encoder only
+    ({"alignment_weight": 1.0}, "alignment_weight"),  # the shared design has one encoder only
 ])
 def test_transfer_config_validation(changes, field):
     with pytest.raises(ValueError, match=field):
@@ -199,11 +206,19 @@ def test_classifier_config_validation(changes, field):
         tr.GlassesClassifierConfig(**changes)
 
 
-def test_book_models_are_in_the_zoo():
-    for name in ("glasses_classifier", *tr.BOOK_TRANSFER_MODELS):
-        assert rl.zoo.BOOK_MODELS[name][2] == "09_latent_transfer"
-    with pytest.raises(ValueError, match="not a model of chapter"):
-        tr.load_book_transfer_model("vae_2d")
+def test_book_models_are_in_the_zoo_with_their_face_data():
+    names = [n for n, e in zoo.BOOK_MODELS.items() if e.chapter == "09_latent_transfer"]
+    assert sorted(names) == sorted(["glasses_classifier", "transfer_sparse", "transfer_deep", "transfer_sparse_two_ae",
+                                    "transfer_deep_two_ae"])
+    for name in names:
+        entry = zoo.BOOK_MODELS[name]
+        assert entry.data is zoo.face_data and entry.data_key == zoo.FACE_DATA_KEY
+    batches = zoo.face_data(zoo.BOOK_MODELS["transfer_sparse"].training, torch.device("cpu"), None)
+    x, g = next(iter(batches))
+    assert x.shape[1] == 4096 and set(g.unique().tolist()) <= {0, 1}
+    assert len(batches.tensors[0]) == 10 * 300  # 300 training faces in 10 augmented copies (flip x 5 shifts)
+    with pytest.raises(ValueError, match="dataset"):
+        rl.train_or_load(zoo.BOOK_MODELS["transfer_sparse"].model, zoo.TRANSFER_TRAINING, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,15 +228,15 @@ def test_book_models_are_in_the_zoo():
 def test_augment_faces_copies_and_shifts():
     x = torch.rand(3, 64, 64)
     labels = torch.tensor([0, 1, 1])
-    out, lab = tr.augment_faces(x, labels, flips=True, shifts=(-2, 2))
+    out, lab = data.augment_faces(x, labels, flips=True, shifts=(-2, 2))
     assert out.shape == (30, 64, 64) and lab.tolist() == [0, 1, 1] * 10
     assert torch.equal(out[:3], x) and torch.equal(out[3:6], x.flip(-1))
     assert torch.equal(out[18:21, :, 2:], x[:, :, :-2])  # moved 2 pixels right
     assert torch.equal(out[21:24, 2:, :], x[:, :-2, :])  # moved 2 pixels down
-    flat, = tr.augment_faces(x.reshape(3, -1), flips=False)
+    flat, = data.augment_faces(x.reshape(3, -1), flips=False)
     assert flat.shape == (3, 4096)
     with pytest.raises(ValueError, match="shifts"):
-        tr.augment_faces(x, shifts=(0,))
+        data.augment_faces(x, shifts=(0,))
 
 
 def test_glasses_classifier_shapes_and_probabilities():
@@ -229,7 +244,7 @@ def test_glasses_classifier_shapes_and_probabilities():
     clf = tr.GlassesClassifier()
     x = torch.rand(5, 4096)
     assert clf.preprocess(x).shape == (5, 1, tr.EYE_ROWS[1] - tr.EYE_ROWS[0], 64)
-    p = clf.prob_glasses(x)
+    p = clf.predict_proba(x)[:, tr.GLASSES]
     assert p.shape == (5,) and ((p >= 0) & (p <= 1)).all()
     assert clf.predict(x).shape == (5,)
     out = clf(x, torch.tensor([0, 1, 0, 1, 0]))
@@ -254,7 +269,7 @@ def test_identity_and_distance_measures():
 
 
 def test_measure_transfer_keys_and_ranges():
-    split = tr.face_split()
+    split = data.face_split()
     torch.manual_seed(0)
     r = tr.measure_transfer(tiny(), tr.GlassesClassifier(), split)
     assert {"removal", "false_removal", "plain_kept", "identity_transfer", "identity_own",
@@ -268,5 +283,5 @@ def test_forward_rejects_unknown_domains_and_penalises_each_autoencoder():
         m(torch.rand(2, 4096), torch.tensor([0, 2]))
     two = tiny("two_autoencoders", hidden=(), latent_activation="sigmoid", sparsity_weight=0.5)
     x, y = torch.rand(6, 4096), torch.tensor([0, 1, 1, 0, 1, 0])
-    expected = sum(rl.losses.kl_sparsity_penalty(two.encode(x[y == d], d), 0.05, 0.5) for d in (0, 1))
+    expected = sum(rl.losses.kl_sparsity_penalty(two.encode(x[y == d], d), 0.05) for d in (0, 1))
     assert torch.allclose(two(x, y).terms["sparsity"], expected)

@@ -9,8 +9,8 @@ from torch.distributions import Normal, kl_divergence
 
 import replearn_core as rl
 from replearn_core.losses import bernoulli_nll, gaussian_kl
-from replearn_core.models.vae import (VAE, VAEConfig, evaluate_elbo, importance_weighted_nll, quantile_grid,
-                                      reparameterize)
+from replearn_core.models.vae import VAE, VAEConfig, evaluate_elbo, importance_weighted_nll, reparameterize
+from replearn_core.traversal import quantile_grid
 
 
 # --- the KL term -------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_reconstruction_gradient_reaches_encoder_heads_only_through_the_sample()
     model = VAE(VAEConfig(input_dim=16, hidden=(8,), latent_dim=2))
     x = torch.rand(4, 16)
     out = model(x)
-    out.terms["recon"].backward()
+    out.terms["reconstruction"].backward()
     # the reconstruction term does not contain mu/logvar explicitly, only through z
     assert model.mu.weight.grad is not None and model.mu.weight.grad.abs().sum() > 0
     assert model.logvar.weight.grad is not None and model.logvar.weight.grad.abs().sum() > 0
@@ -95,21 +95,21 @@ def test_forward_terms_are_the_negative_elbo_in_nats_per_image():
     x = torch.rand(6, 16)
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     out = model(x, generator=g1)
-    assert set(out.terms) == {"neg_elbo", "recon", "kl"}
-    assert torch.allclose(out.loss, out.terms["recon"] + out.terms["kl"])
+    assert set(out.terms) == {"neg_elbo", "reconstruction", "kl"}
+    assert torch.allclose(out.loss, out.terms["reconstruction"] + out.terms["kl"])
     mu, logvar = model.encode_distribution(x)
     z = reparameterize(mu, logvar, g2)
-    assert torch.allclose(out.terms["recon"], bernoulli_nll(model.decode_logits(z), x))
+    assert torch.allclose(out.terms["reconstruction"], bernoulli_nll(model.decode_logits(z), x))
     assert torch.allclose(out.terms["kl"], gaussian_kl(mu, logvar))
-    assert float(out.terms["kl"].detach()) >= 0 and float(out.terms["recon"].detach()) > 0
+    assert float(out.terms["kl"].detach()) >= 0 and float(out.terms["reconstruction"].detach()) > 0
     assert out.z.shape == (6, 3) and torch.equal(out.z, mu)
     assert torch.equal(model.encode(x), mu)
 
 
 def test_decode_and_sample_are_probabilities_and_seeded():
     model = VAE(VAEConfig(input_dim=16, hidden=(8,), latent_dim=2))
-    s1 = model.sample(5, generator=torch.Generator().manual_seed(0))
-    s2 = model.sample(5, generator=torch.Generator().manual_seed(0))
+    s1 = model.sample(5, seed=0)
+    s2 = model.sample(5, seed=0)
     assert s1.shape == (5, 16) and torch.equal(s1, s2)
     assert float(s1.min()) >= 0 and float(s1.max()) <= 1
     assert model.reconstruct(torch.rand(3, 16)).shape == (3, 16)
@@ -135,7 +135,7 @@ def test_training_lowers_the_negative_elbo_and_evaluations_agree():
     assert history.epochs["neg_elbo"][-1] < history.epochs["neg_elbo"][0]
     after = evaluate_elbo(model, x)
     assert after["neg_elbo"] < before["neg_elbo"] - 100
-    assert after["neg_elbo"] == pytest.approx(after["recon"] + after["kl"])
+    assert after["neg_elbo"] == pytest.approx(after["reconstruction"] + after["kl"])
     assert evaluate_elbo(model, x, seed=1)["kl"] == pytest.approx(after["kl"], rel=1e-5)  # KL is exact
     # importance weighting tightens the bound: -log p(x) estimate <= -ELBO, decreasing in k
     iw1 = importance_weighted_nll(model, x[:128], k=1, seed=2)
@@ -157,8 +157,8 @@ def test_quantile_grid_covers_the_prior_mass_evenly():
 
 
 def test_book_models_are_registered():
-    cfg, train, chapter = rl.zoo.BOOK_MODELS["vae_2d"]
-    assert cfg.describe() == "784-400-100-10-2" and chapter == "06_vae"
-    cfg20, train20, _ = rl.zoo.BOOK_MODELS["vae_20d"]
+    entry = rl.zoo.BOOK_MODELS["vae_2d"]
+    assert entry.model.describe() == "784-400-100-10-2" and entry.chapter == "06_vae"
+    cfg20, train20 = rl.zoo.BOOK_MODELS["vae_20d"].model, rl.zoo.BOOK_MODELS["vae_20d"].training
     assert cfg20.describe() == "784-400-20"
     assert (train20.epochs, train20.batch_size, train20.lr) == (10, 128, 1e-3)

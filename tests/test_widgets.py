@@ -9,7 +9,7 @@ import torch
 
 import replearn_core as rl
 from replearn_core.models import Autoencoder, AutoencoderConfig
-from replearn_core.widgets import LatentSliderPanel
+from replearn_core.viz.widgets import LatentSliderPanel
 
 
 def _linear_decoder(d: int, pixels: int = 784, seed: int = 0):

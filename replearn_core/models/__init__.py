@@ -1,12 +1,19 @@
-"""Models of the book. Each module defines a config dataclass and a model registered for it."""
-from .base import BaseModel, ModelOutput, activation_layer, build_model, mlp, register
-from .classifier import ClassifierConfig, MNISTClassifier, get_classifier
+"""The models of the book: each module defines a validated config dataclass and a model
+registered for it (``build_model(config)``). Models know nothing of the training loop or of
+the book's chapters: those live in :mod:`replearn_core.training` and :mod:`replearn_core.book`."""
+from .base import (TERMS, BaseModel, GenerativeModel, LatentModel, ModelOutput, activation_layer, adam,
+                   apply_batched, build_model, encode_dataset, mlp, register)
+from .autoencoder import Autoencoder, AutoencoderConfig
+from .sparse import SparseAutoencoder, SparseAutoencoderConfig
+from .vae import VAE, VAEConfig
+from .aae import AAEConfig, AdversarialAutoencoder, sample_prior
+from .dcgan import DCGAN, ConvBlock, DCGANConfig
+from .transfer import GlassesClassifier, GlassesClassifierConfig, TransferAutoencoder, TransferConfig
+from .classifier import ClassifierConfig, MNISTClassifier
 
-__all__ = ["BaseModel", "ModelOutput", "activation_layer", "build_model", "mlp", "register",
-           "ClassifierConfig", "MNISTClassifier", "get_classifier"]
-from .autoencoder import Autoencoder, AutoencoderConfig, encode_dataset  # noqa: E402
-from .vae import VAE, VAEConfig, evaluate_elbo, importance_weighted_nll, quantile_grid  # noqa: E402
-from .sparse import SparseAutoencoder, SparseAutoencoderConfig  # noqa: E402
-from .aae import AAEConfig, AdversarialAutoencoder, sample_prior, train_with_snapshots  # noqa: E402
-from .dcgan import DCGAN, ConvBlock, DCGANConfig, conv_output_size, conv_transpose_output_size  # noqa: E402
-from .transfer import GlassesClassifier, GlassesClassifierConfig, TransferAutoencoder, TransferConfig  # noqa: E402
+__all__ = ["TERMS", "BaseModel", "GenerativeModel", "LatentModel", "ModelOutput", "activation_layer", "adam",
+           "apply_batched", "build_model", "encode_dataset", "mlp", "register",
+           "Autoencoder", "AutoencoderConfig", "SparseAutoencoder", "SparseAutoencoderConfig", "VAE", "VAEConfig",
+           "AAEConfig", "AdversarialAutoencoder", "sample_prior", "DCGAN", "ConvBlock", "DCGANConfig",
+           "GlassesClassifier", "GlassesClassifierConfig", "TransferAutoencoder", "TransferConfig",
+           "ClassifierConfig", "MNISTClassifier"]

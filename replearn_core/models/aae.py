@@ -32,8 +32,8 @@ from torch import nn
 
 from ..config import (ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive,
                       check_positive_int, require)
-from ..losses import bernoulli_nll
-from .base import BaseModel, BernoulliDecoderMixin, ModelOutput, build_model, mlp, register
+from ..losses import bernoulli_nll, discriminator_loss, generator_loss
+from .base import GenerativeModel, LatentModel, ModelOutput, adam, mlp, register
 
 PRIORS = ("gaussian", "mixture10")
 
@@ -107,7 +107,7 @@ class AAEConfig(BaseConfig):
 
 
 @register(AAEConfig)
-class AdversarialAutoencoder(BernoulliDecoderMixin, BaseModel):
+class AdversarialAutoencoder(LatentModel, GenerativeModel):
     """Encoder (the code generator), decoder and code discriminator, trained in three phases."""
 
     phases = ("reconstruction", "discriminator", "generator")
@@ -132,7 +132,7 @@ class AdversarialAutoencoder(BernoulliDecoderMixin, BaseModel):
         params = self.phase_parameters()
         scale = {"reconstruction": 1.0, "discriminator": self.config.disc_lr_scale,
                  "generator": self.config.gen_lr_scale}
-        return {p: torch.optim.Adam(params[p], lr=train.lr * scale[p]) for p in self.phases}
+        return {p: adam(params[p], lr=train.lr * scale[p]) for p in self.phases}
 
     # -- encoder, decoder, prior ---------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,18 +140,17 @@ class AdversarialAutoencoder(BernoulliDecoderMixin, BaseModel):
         return self.encoder(x.reshape(len(x), -1))
 
 
-    def prior_samples(self, n: int, labels: torch.Tensor | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes drawn from the prior p(z) [n, latent_dim] on the model's device."""
-        device = next(self.parameters()).device
-        z, _ = sample_prior(self.config.prior, n, self.config.latent_dim, device, labels=labels, generator=generator)
-        return z
+    def prior_sample(self, n: int, seed: int | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` codes drawn from the prior p(z) [n, latent_dim] on the model's device (for the
+        mixture prior, of components ``labels`` if given)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z, _ = sample_prior(self.config.prior, n, self.config.latent_dim, labels=None if labels is None else labels.cpu(),
+                            generator=gen)
+        return z.to(self.device)
 
-    @torch.no_grad()
-    def sample(self, n: int, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images decoded from prior samples [n, input_dim] (pixel probabilities)."""
-        return self.decode(self.prior_samples(n, labels=labels, generator=generator))
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images decoded from codes ``z`` [n, input_dim] (pixel probabilities)."""
+        return self.decode(z)
 
     def discriminate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """D's logit that ``z`` was drawn from the prior [N]."""
@@ -170,118 +169,17 @@ class AdversarialAutoencoder(BernoulliDecoderMixin, BaseModel):
             z = self.encode(x)
             logits = self.decode_logits(z)
             loss = bernoulli_nll(logits, x)
-            return ModelOutput(loss=loss, terms={"reconstruction": loss}, z=z, recon=logits)
+            return ModelOutput(loss=loss, terms={"reconstruction": loss}, z=z, logits=logits)
         if phase == "discriminator":
             with torch.no_grad():
                 z_code = self.encode(x)
             z_prior, comp = sample_prior(self.config.prior, len(x), self.config.latent_dim, x.device, labels=labels)
             real = self.discriminate(z_prior, comp if self.config.use_labels else None)
             fake = self.discriminate(z_code, labels)
-            loss = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                    + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+            loss = discriminator_loss(real, fake)
             return ModelOutput(loss=loss, terms={"discriminator": loss}, z=z_code)
         if phase == "generator":
             z = self.encode(x)
-            fake = self.discriminate(z, labels)
-            loss = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+            loss = generator_loss(self.discriminate(z, labels))
             return ModelOutput(loss=loss, terms={"generator": loss}, z=z)
         raise ValueError(f"phase must be one of {self.phases}, got {phase!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Training with per-epoch snapshots that survive the checkpoint cache
-
-
-def train_with_snapshots(model_config: BaseConfig, train: TrainConfig, *, device: torch.device | str | None = None,
-                         snapshot_epochs: tuple[int, ...] = (0, 2, 4, 6), n_codes: int = 5000, n_recon: int = 10,
-                         n_samples: int = 20, progress: bool = True):
-    """``train_or_load`` that also records what the model does during training.
-
-    At every epoch of ``snapshot_epochs`` (0 = the untrained model) and at the last epoch it
-    stores the codes of the first ``n_codes`` MNIST test images, the reconstructions of the
-    first ``n_recon`` and ``n_samples`` images decoded from a fixed draw of the prior (for
-    models with ``prior_samples``). The snapshots are saved next to the checkpoint, so a
-    cached model comes back with them; if the checkpoint exists without them (trained
-    elsewhere), the model is trained again, without caching, to record them.
-
-    Returns ``(trained, snapshots)`` with ``snapshots`` a dict of tensors on the CPU:
-    ``epochs`` [E], ``codes`` [E, n_codes, d], ``labels`` [n_codes], ``inputs`` [n_recon, 784],
-    ``recon`` [E, n_recon, 784] and, where the model has a prior, ``samples`` [E, n_samples, 784].
-    """
-    from ..data import mnist_tensors
-    from ..devices import pick_device, seed_everything
-    from ..training import checkpoint_path, save_checkpoint, train_or_load
-
-    device = pick_device(device)
-    epochs = sorted({e for e in snapshot_epochs if 0 <= e <= train.epochs} | {train.epochs})
-    path = checkpoint_path(model_config, train)
-    tag = "-".join(str(e) for e in epochs) + f"-{n_codes}-{n_recon}-{n_samples}"
-    snap_path = path.with_name(f"{path.stem}.snapshots-{tag}.pt")
-    if path.exists() and snap_path.exists():
-        trained = train_or_load(model_config, train, device=device, progress=progress)
-        return trained, torch.load(snap_path, map_location="cpu", weights_only=True)
-
-    x_test, y_test = mnist_tensors("test", device)
-    probe, inputs = x_test[:n_codes], x_test[:n_recon]
-    gen = torch.Generator(device=device).manual_seed(train.seed + 12345)
-    records: dict[int, tuple] = {}
-    z_fixed: list[torch.Tensor] = []
-
-    @torch.no_grad()
-    def record(epoch: int, model: BaseModel, *_):
-        was_training = model.training
-        model.eval()
-        codes = torch.cat([model.encode(probe[i:i + 2000]) for i in range(0, len(probe), 2000)])
-        recon = model.decode(model.encode(inputs))
-        samples = None
-        if hasattr(model, "prior_samples"):
-            if not z_fixed:
-                z_fixed.append(model.prior_samples(n_samples, generator=gen))
-            samples = model.decode(z_fixed[0]).cpu()
-        records[epoch] = (codes.cpu(), recon.cpu(), samples)
-        model.train(was_training)
-
-    def on_epoch(epoch, model, history):
-        if epoch in epochs:
-            record(epoch, model)
-
-    if 0 in epochs:  # the untrained model: the same seed and construction as train_or_load's
-        seed_everything(train.seed)
-        record(0, build_model(model_config).to(device))
-    retrain = path.exists()  # checkpoint without snapshots: train again, leave the cache alone
-    trained = train_or_load(model_config, train, device=device, progress=progress, on_epoch=on_epoch,
-                            cache=not retrain)
-    if retrain:
-        trained.path = path
-    snaps = {
-        "epochs": torch.tensor(epochs),
-        "codes": torch.stack([records[e][0] for e in epochs]),
-        "labels": y_test[:n_codes].cpu().clone(),  # clone: a view would save the whole test set
-        "inputs": inputs.cpu().clone(),
-        "recon": torch.stack([records[e][1] for e in epochs]),
-    }
-    if records[epochs[0]][2] is not None:
-        snaps["samples"] = torch.stack([records[e][2] for e in epochs])
-    save_checkpoint(snap_path, snaps)
-    return trained, snaps
-
-
-# ---------------------------------------------------------------------------------------------
-# The book's adversarial autoencoders (chapter 08_aae)
-
-#: CI-scale training of the chapter's AAEs (see the chapter for the scale).
-AAE_TRAINING = TrainConfig(epochs=10, batch_size=100, lr=1e-3, seed=0, train_subset=20000)
-
-
-def _register_book_models() -> None:
-    from .. import zoo
-
-    zoo.add("aae_gaussian", AAEConfig(prior="gaussian"), AAE_TRAINING, "08_aae")
-    zoo.add("aae_mixture", AAEConfig(prior="mixture10"), AAE_TRAINING, "08_aae")
-    # The label-conditioned discriminator has the easier task: at lr / 2 it wins and the codes miss
-    # the prior, so its generator gets the full rate (tensorflow-mnist-AAE even takes two steps).
-    zoo.add("aae_mixture_labels", AAEConfig(prior="mixture10", use_labels=True, gen_lr_scale=1.0), AAE_TRAINING,
-            "08_aae")
-
-
-_register_book_models()

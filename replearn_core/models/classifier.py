@@ -2,7 +2,8 @@
 
 Later chapters use it to judge latent traversals, generated samples and clusters
 (class of a decoded image, inception-style score, Frechet distance in its
-feature space). It is trained once and cached like every other model.
+feature space). The book trains it once and caches it like every other model
+(``rl.get_classifier()``, :mod:`replearn_core.book.zoo`).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BaseConfig, TrainConfig, check_positive_int
-from .base import BaseModel, ModelOutput, register
+from ..config import BaseConfig, check_positive_int
+from .base import BaseModel, ModelOutput, apply_batched, register
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,6 @@ class ClassifierConfig(BaseConfig):
         if not (isinstance(self.channels, tuple) and len(self.channels) == 2
                 and all(isinstance(c, int) and c > 0 for c in self.channels)):
             raise ValueError(f"invalid configuration: channels: must be two positive integers, got {self.channels!r}")
-
-
-#: Training recipe of the cached classifier (3 epochs reach >= 99.0% test accuracy).
-CLASSIFIER_TRAINING = TrainConfig(epochs=3, batch_size=128, lr=2e-3, seed=0)
 
 
 @register(ClassifierConfig)
@@ -63,8 +60,16 @@ class MNISTClassifier(BaseModel):
         """Class probabilities [N, 10], computed in batches in eval mode."""
         was_training = self.training
         self.eval()
-        out = torch.cat([F.softmax(self.logits(x[i:i + batch_size]), dim=1)
-                         for i in range(0, len(x), batch_size)])
+        out = apply_batched(lambda xb: F.softmax(self.logits(xb), dim=1), x, batch_size)
+        self.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def features_of(self, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+        """Penultimate-layer features [N, feature_dim] of many images, in batches, in eval mode."""
+        was_training = self.training
+        self.eval()
+        out = apply_batched(self.features, x, batch_size)
         self.train(was_training)
         return out
 
@@ -75,11 +80,3 @@ class MNISTClassifier(BaseModel):
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((self.predict(x) == y).float().mean())
-
-
-def get_classifier(device: torch.device | str | None = None, progress: bool = True) -> MNISTClassifier:
-    """The cached book classifier (trained on first use, about a minute on 2 CPU cores)."""
-    from ..training import train_or_load
-
-    trained = train_or_load(ClassifierConfig(), CLASSIFIER_TRAINING, device=device, progress=progress)
-    return trained.model

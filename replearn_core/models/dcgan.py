@@ -25,22 +25,20 @@ pytorch/examples' ``dcgan/main.py`` (ngf = ndf = 64, nz = 100, BatchNorm, N(0, 0
 first ConvTranspose2d(nz, 8 ngf, 4, 1, 0) on a 1x1 input is a dense layer z -> 4 x 4 x 8 ngf,
 and its last Conv2d(8 ndf, 1, 4, 1, 0) on a 4x4 input is flatten + dense to one logit.
 
-``python -m replearn_core.models.dcgan --epochs N`` trains the chapter's 28x28 network longer on
-the full training set and writes the sample quality along the way to ``book/results/``.
+The book's networks and training recipes are in :mod:`replearn_core.book.zoo`.
 """
 from __future__ import annotations
 
 import copy
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import BaseConfig, TrainConfig, check_positive, check_positive_int, require
-from .base import BaseModel, ModelOutput, register
+from ..losses import discriminator_loss, generator_loss
+from .base import GenerativeModel, ModelOutput, adam, register
 
 PHASES = ("discriminator", "generator")
 
@@ -310,7 +308,7 @@ def dcgan_init_(module: nn.Module) -> None:
 
 
 @register(DCGANConfig)
-class DCGAN(BaseModel):
+class DCGAN(GenerativeModel):
     """Generator and discriminator trained by :func:`replearn_core.fit` in two phases."""
 
     phases = PHASES
@@ -332,8 +330,8 @@ class DCGAN(BaseModel):
 
     def configure_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
         betas = (self.config.beta1, self.config.beta2)
-        return {"discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas),
-                "generator": torch.optim.Adam(self.generator.parameters(), lr=train.lr, betas=betas)}
+        return {"discriminator": adam(self.discriminator.parameters(), lr=train.lr, betas=betas),
+                "generator": adam(self.generator.parameters(), lr=train.lr, betas=betas)}
 
     def num_parameters(self) -> int:
         """Parameters of the generator and the discriminator (the weight average is a copy, not counted)."""
@@ -350,9 +348,9 @@ class DCGAN(BaseModel):
 
     # -- sampling ---------------------------------------------------------------------------------
 
-    def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.config.z_dim, generator=generator).to(device)
+    @property
+    def latent_dim(self) -> int:
+        return self.config.z_dim
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch_size: int = 1000, averaged: bool = True) -> torch.Tensor:
@@ -369,11 +367,6 @@ class DCGAN(BaseModel):
                          for i in range(0, len(z), batch_size)])
         self.train(was_training)
         return out.clamp_(0, 1)
-
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` images in [0, 1] from z ~ N(0, I) (seeded by ``seed`` if given)."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.generate(self._noise(n, gen))
 
     @torch.no_grad()
     def real_probability(self, x: torch.Tensor) -> torch.Tensor:
@@ -396,19 +389,16 @@ class DCGAN(BaseModel):
             self._fake = fake  # reused, with its graph, by the generator phase of this iteration
             real_logit = self.discriminator(x * 2 - 1)
             fake_logit = self.discriminator(fake.detach())
-            loss_real = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-            loss_fake = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-            loss = loss_real + loss_fake
-            return ModelOutput(loss=loss, terms={"d_loss": loss.detach(),
+            loss = discriminator_loss(real_logit, fake_logit)
+            return ModelOutput(loss=loss, terms={"discriminator": loss.detach(),
                                                  "d_real": torch.sigmoid(real_logit).mean().detach(),
                                                  "d_fake": torch.sigmoid(fake_logit).mean().detach()},
-                               z=z, recon=fake)
+                               z=z, logits=fake)
         fake, self._fake = self._fake, None
         if fake is None or len(fake) != len(x):  # a generator step on its own
             fake = self.generator(torch.randn(len(x), self.config.z_dim, device=x.device))
-        logit = self.discriminator(fake)
-        loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))  # non-saturating: -log D(G(z))
-        return ModelOutput(loss=loss, terms={"g_loss": loss.detach()}, recon=fake)
+        loss = generator_loss(self.discriminator(fake))  # non-saturating: -log D(G(z))
+        return ModelOutput(loss=loss, terms={"generator": loss.detach()}, logits=fake)
 
 
 def stage_table(config: DCGANConfig, part: str = "discriminator") -> list[dict]:
@@ -481,234 +471,3 @@ def multiply_adds(config: DCGANConfig) -> dict[str, int]:
     widths = (c * h * w,) + config.discriminator_dense + (1,)
     disc += sum(a * b for a, b in zip(widths, widths[1:]))
     return {"generator": gen, "discriminator": disc}
-
-
-# ---------------------------------------------------------------------------------------------
-# Training with snapshots of the generator (figure 19) and the chapter's configuration
-
-#: the first network of the chapter, DCGANConfig's defaults: convolutions only, apart from the dense layers
-#: at the two ends. Generator: z (100) -> dense -> 7x7x64 -> 14x14x32 -> 28x28x1; discriminator:
-#: 28x28x1 -> 14x14x32 -> 7x7x64 -> 4x4x128 -> one logit. Its samples plateau below the score of 8.5.
-ALL_CONV_CONFIG = DCGANConfig()
-#: the chapter's network: InfoGAN's MNIST DCGAN (Chen et al., 2016, appendix C.1) at half its width,
-#: sampled from an average of the generator's weights.
-#: Generator: z (100) -> dense 512 -> dense -> 7x7x64 -> 14x14x32 -> 28x28x1; discriminator:
-#: 28x28x1 -> 14x14x32 -> 7x7x64 -> flatten -> dense 512 -> one logit.
-BOOK_CONFIG = DCGANConfig(generator_dense=(512,),
-                          discriminator_blocks=(ConvBlock(32, batch_norm=False), ConvBlock(64)),
-                          discriminator_dense=(512,), generator_ema=0.999)
-#: ``python -m replearn_core.models.dcgan --network ...``
-NETWORKS = {"book": BOOK_CONFIG, "all-conv": ALL_CONV_CONFIG}
-#: the chapter's training: 7,500 iterations of batch 32 (4 passes over the 60,000 digits), Adam lr 5e-4
-BOOK_TRAINING = TrainConfig(epochs=4, batch_size=32, lr=5e-4, seed=0)
-#: iterations at which figure 19 shows samples
-SNAPSHOT_STEPS = (100, 200, 400, 600)
-
-
-def _snapshot_path(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.stem + "-snapshots.pt")
-
-
-def train_with_snapshots(model_config: DCGANConfig, train: TrainConfig, *, device=None,
-                         steps: tuple[int, ...] = SNAPSHOT_STEPS, progress: bool = True):
-    """Train (or load) a DCGAN and the generator's weights after each of ``steps`` iterations.
-
-    An ``on_step`` callback copies the generator's state at those iterations; the copies are
-    cached next to the checkpoint, so a rerun loads both. Returns ``(trained, snapshots)`` with
-    ``snapshots[step]`` a generator ``state_dict``; :func:`generator_at` rebuilds that generator.
-    If the model is cached without its snapshots it is trained again (same seed) to record them.
-    """
-    from ..training import checkpoint_path, load_checkpoint, save_checkpoint, train_or_load
-
-    path = checkpoint_path(model_config, train)
-    side = _snapshot_path(path)
-    if path.exists() and side.exists():
-        trained = train_or_load(model_config, train, device=device, progress=progress)
-        payload = load_checkpoint(side)
-        snapshots = {int(k): v for k, v in payload["state_dict"].items()}
-        if sorted(snapshots) == sorted(steps):
-            return trained, snapshots
-    snapshots: dict[int, dict] = {}
-
-    def on_step(step: int, model: DCGAN) -> None:
-        if step in steps:
-            snapshots[step] = {k: v.detach().cpu().clone() for k, v in model.generator.state_dict().items()}
-
-    retrain = path.exists()  # cached without snapshots (e.g. trained by rl.book_model): train again, replace both
-    trained = train_or_load(model_config, train, device=device, progress=progress, on_step=on_step,
-                            cache=not retrain)
-    missing = [s for s in steps if s not in snapshots]
-    if missing:
-        raise ValueError(f"steps: the training has {sum(len(v) for v in list(trained.history.steps.values())[:1])} "
-                         f"iterations, no snapshot at {missing}")
-    if retrain:  # the same payload as train_or_load writes, so that model and snapshots come from one run
-        save_checkpoint(path, {
-            "model_config": model_config.to_dict(), "train_config": train.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in trained.model.state_dict().items()},
-            "history": trained.history.to_dict(),
-            "meta": {"device": str(next(trained.model.parameters()).device), "torch": str(torch.__version__),
-                     "train_seconds": float(sum(trained.history.epoch_seconds)), "processes": 1}})
-        trained.path = path
-    save_checkpoint(side, {"state_dict": {str(k): v for k, v in snapshots.items()}})
-    return trained, snapshots
-
-
-def generator_at(model: DCGAN, state: dict) -> DCGAN:
-    """A copy of ``model`` whose generator has the weights ``state`` (e.g. a training snapshot),
-    sampling from those weights (no weight average)."""
-    snap = copy.deepcopy(model)
-    snap.generator.load_state_dict(state)
-    snap.generator_ema = None
-    snap.eval()
-    return snap
-
-
-@torch.no_grad()
-def quality(model: DCGAN, classifier, z: torch.Tensor, real: torch.Tensor, averaged: bool = True) -> dict[str, float]:
-    """:func:`replearn_core.metrics.sample_quality` of G(z) against ``real`` images (both in [0, 1]);
-    ``averaged`` as in :meth:`DCGAN.generate`."""
-    import warnings
-
-    from ..metrics import sample_quality
-
-    with warnings.catch_warnings():  # ReLU features that are zero for every image make a covariance singular
-        warnings.simplefilter("ignore")
-        return sample_quality(classifier, model.generate(z, averaged=averaged), real)
-
-
-def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t, mode: str = "slerp") -> torch.Tensor:
-    """Points between two latent vectors [d] at fractions ``t`` (a number or [T] values in [0, 1]) -> [T, d].
-
-    ``"linear"``: (1 - t) z_a + t z_b. ``"slerp"``: along the great circle (Shoemake's spherical
-    interpolation, with the norm interpolated linearly), which stays on the shell of radius
-    about sqrt(d) where a 100-d Gaussian puts almost all its mass; the linear midpoint of two
-    independent draws has only about 1/sqrt(2) of that norm.
-    """
-    if mode not in ("linear", "slerp"):
-        raise ValueError(f"mode must be 'linear' or 'slerp', got {mode!r}")
-    t = torch.as_tensor(t, dtype=z_a.dtype, device=z_a.device).reshape(-1, 1)
-    if mode == "linear":
-        return (1 - t) * z_a + t * z_b
-    na, nb = z_a.norm(), z_b.norm()
-    ua, ub = z_a / na, z_b / nb
-    omega = torch.arccos((ua * ub).sum().clamp(-1 + 1e-7, 1 - 1e-7))
-    direction = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)
-    return direction * ((1 - t) * na + t * nb)
-
-
-# ---------------------------------------------------------------------------------------------
-# The longer run: python -m replearn_core.models.dcgan
-
-
-def long_run(epochs: int, device=None, n_samples: int = 5000, seed: int = 0, progress: bool = True,
-             out_dir: Path | None = None, network: str = "book") -> Path:
-    """Train a network of :data:`NETWORKS` with the chapter's recipe for ``epochs`` passes over all
-    60,000 digits; write its quality curve.
-
-    Every checkpoint (100, 200, 400, 600, 1000, 1500, 2000, 3000, ... iterations, and the end)
-    measures the inception-style score and the Frechet distance of ``n_samples`` samples from a
-    fixed z against the 10,000 test digits. Writes ``07_dcgan_long.csv`` (with provenance)
-    and a sample grid ``07_dcgan_long_samples.png`` under ``book/results/`` (``07_dcgan_long_allconv.*``
-    for ``network="all-conv"``).
-    """
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}")
-    config = NETWORKS[network]
-    stem = "07_dcgan_long" if network == "book" else "07_dcgan_long_allconv"
-    import time
-
-    import matplotlib
-    import pandas as pd
-
-    from ..data import DeviceBatches, mnist_tensors
-    from ..devices import pick_device, seed_everything
-    from ..paths import results_dir
-    from ..plots import image_grid
-    from ..results import provenance, write_csv_with_header
-    from ..training import fit
-    from .classifier import get_classifier
-
-    device = pick_device(device)
-    out_dir = Path(out_dir) if out_dir is not None else results_dir()
-    classifier = get_classifier(device, progress=progress)
-    x_test, _ = mnist_tensors("test", device, flatten=False)
-    x_train, y_train = mnist_tensors("train", device, flatten=False)
-    train = TrainConfig(epochs=epochs, batch_size=BOOK_TRAINING.batch_size, lr=BOOK_TRAINING.lr, seed=seed)
-    seed_everything(seed)
-    model = DCGAN(config).to(device)
-    batches = DeviceBatches(x_train, y_train, batch_size=train.batch_size, shuffle=True, seed=seed)
-    total = epochs * len(batches)
-    checkpoints = {s for s in (100, 200, 400, 600, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000,
-                               20000, 24000, 28000, 32000, 40000, 48000, 56000, 64000) if s <= total} | {total}
-    z = torch.randn(n_samples, config.z_dim, generator=torch.Generator().manual_seed(1234))
-    rows = []
-    start = time.perf_counter()
-
-    def on_step(step: int, m: DCGAN) -> None:
-        if step in checkpoints:
-            # the trained weights; and, where the network keeps one, their running average
-            q = quality(m, classifier, z, x_test, averaged=False)
-            row = {"iteration": step, "epoch": round(step / len(batches), 3),
-                   "train_seconds": round(time.perf_counter() - start, 1), **{k: round(v, 4) for k, v in q.items()}}
-            if m.generator_ema is not None:
-                qa = quality(m, classifier, z, x_test, averaged=True)
-                row.update({f"averaged_{k}": round(v, 4) for k, v in qa.items()})
-            rows.append(row)
-            if progress:
-                shown = qa if m.generator_ema is not None else q
-                print(f"iteration {step}: IS {shown['inception_score']:.3f}, FD {shown['frechet_distance']:.2f}", flush=True)
-
-    history = fit(model, batches, train, on_step=on_step, progress=progress, desc="DCGAN long run")
-    frame = pd.DataFrame(rows)
-    g, d = history.steps["g_loss"], history.steps["d_loss"]
-    frame["g_loss_window"] = [round(sum(g[max(0, s - 100):s]) / len(g[max(0, s - 100):s]), 4) for s in frame.iteration]
-    frame["d_loss_window"] = [round(sum(d[max(0, s - 100):s]) / len(d[max(0, s - 100):s]), 4) for s in frame.iteration]
-    header = provenance(device, command=f"python -m replearn_core.models.dcgan --epochs {epochs} --network {network}")
-    name = "BOOK_CONFIG (the chapter's 28x28 network)" if network == "book" else "ALL_CONV_CONFIG"
-    header.update({"config": f"{name}, batch {train.batch_size}, "
-                             f"Adam lr {train.lr:g} betas (0.5, 0.999), all 60,000 training digits",
-                   "metrics": f"{n_samples} samples of a fixed z vs the 10,000 test digits, classifier features"})
-    csv_path = write_csv_with_header(out_dir / f"{stem}.csv", header, frame)
-    grid = image_grid(model.generate(z[:64]).cpu(), nrow=16)
-    matplotlib.image.imsave(out_dir / f"{stem}_samples.png", grid, cmap="gray", vmin=0, vmax=1)
-    return csv_path
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.models.dcgan",
-                                     description="Train the chapter's DCGAN longer and record its sample quality.")
-    parser.add_argument("--epochs", type=int, default=16, help="passes over the 60,000 training digits (1,875 "
-                        "iterations of batch 32 each)")
-    parser.add_argument("--network", choices=sorted(NETWORKS), default="book",
-                        help="book: the chapter's network; all-conv: the convolutions-only network it replaced")
-    parser.add_argument("--samples", type=int, default=5000, help="samples per quality measurement")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the CSV and PNG (default book/results)")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error("--epochs must be >= 1")
-    from ..devices import set_threads
-
-    set_threads()
-    path = long_run(args.epochs, device=args.device, n_samples=args.samples, out_dir=args.out, network=args.network)
-    print(f"wrote {path}")
-    return 0
-
-
-def _register_book_models() -> None:
-    from .. import zoo
-
-    zoo.add("dcgan", BOOK_CONFIG, BOOK_TRAINING, "07_dcgan")
-
-
-if __name__ == "__main__":
-    import sys
-
-    # run the package's copy of this module (the one the registry and the zoo know)
-    from replearn_core.models import dcgan as _dcgan
-
-    sys.exit(_dcgan.main())
-else:
-    _register_book_models()

@@ -13,7 +13,7 @@ Two ways to make the latent space "shared" (:class:`TransferConfig.design`):
 * ``"two_autoencoders"``, the report's variant: two complete autoencoders ``(f_1, g_1)`` on
   faces with glasses and ``(f_2, g_2)`` on faces without, with latent codes of the same
   size. Nothing but their common initialisation (both start from the same weights) and
-  their similar data ties the two codes together; ``align_weight > 0`` adds an explicit
+  their similar data ties the two codes together; ``alignment_weight > 0`` adds an explicit
   tie, ``||f_1(x) - f_2(x)||^2`` on every training face (off in the report's variant).
 
 ``transfer(x, source)`` always decodes with the decoder of ``1 - source``.
@@ -35,110 +35,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import (ACTIVATIONS, BaseConfig, TrainConfig, check_non_negative, check_positive_int,
-                      require)
-from ..data import SUBJECTS_WITH_AND_WITHOUT_GLASSES, DeviceBatches, load_olivetti, split_by_subject
+from ..config import ACTIVATIONS, BaseConfig, check_non_negative, check_positive_int, require
+from ..data import FACE_SIDE, FaceSplit
 from ..losses import bernoulli_nll, kl_sparsity_penalty, l2_weight_penalty
-from .base import BaseModel, ModelOutput, mlp, register
+from .base import BaseModel, ModelOutput, apply_batched, mlp, register
 
 NO_GLASSES, GLASSES = 0, 1
 DOMAIN_NAMES = {NO_GLASSES: "no glasses", GLASSES: "glasses"}
-SIDE = 64  # Olivetti faces are 64x64
-
-#: Test subjects: the 7 people photographed both with and without glasses (the identity
-#: check needs their no-glasses photos untouched by training: they are the gallery) and 3
-#: people who never wear glasses (more gallery identities). The other 30 subjects (the 8
-#: who always wear glasses and 22 who never do) are the training subjects.
-TEST_SUBJECTS: tuple[int, ...] = tuple(sorted(SUBJECTS_WITH_AND_WITHOUT_GLASSES + (0, 20, 38)))
+SIDE = FACE_SIDE  # Olivetti faces are 64x64
 
 #: Rows of the 64x64 face covered by glasses frames in any Olivetti image (the eye band).
 EYE_ROWS = (6, 38)
 
 DESIGNS = ("shared_encoder", "two_autoencoders")
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-
-
-def augment_faces(x: torch.Tensor, *others: torch.Tensor, flips: bool = True,
-                  shifts: tuple[int, ...] = ()) -> tuple[torch.Tensor, ...]:
-    """Augmented copies of faces ``x`` [N, 64, 64] (or [N, 4096]) and labels ``others`` repeated alike.
-
-    Every image appears as itself, its horizontal mirror image (``flips``) and, for each
-    ``s`` in ``shifts``, each of those moved ``s`` pixels right and, separately, ``s`` pixels
-    down (edges replicated): ``(1 + flips) * (1 + 2 * len(shifts))`` copies in all. Faces are
-    symmetric enough that a mirror image is a plausible new photo of the same person.
-    """
-    flat = x.ndim == 2
-    imgs = x.reshape(len(x), SIDE, SIDE) if flat else x
-    require(imgs.shape[1:] == (SIDE, SIDE), "x", f"faces must be {SIDE}x{SIDE}, got {tuple(x.shape)}")
-    views = [imgs]
-    if flips:
-        views.append(imgs.flip(-1))
-    base = list(views)
-    for s in shifts:
-        require(isinstance(s, int) and not isinstance(s, bool) and s != 0 and abs(s) < SIDE // 4, "shifts",
-                f"shifts must be small non-zero integers of pixels, got {shifts!r}")
-        p = abs(s)
-        for v in base:
-            padded = F.pad(v.unsqueeze(1), (p, p, p, p), mode="replicate").squeeze(1)
-            views.append(padded[:, p:p + SIDE, p - s:p - s + SIDE])  # moved s pixels right
-            views.append(padded[:, p - s:p - s + SIDE, p:p + SIDE])  # moved s pixels down
-    out = torch.cat(views)
-    out = out.reshape(len(out), -1) if flat else out
-    reps = len(views)
-    return (out, *(o.repeat(reps, *([1] * (o.ndim - 1))) for o in others))
-
-
-@dataclass
-class FaceSplit:
-    """Olivetti faces split by subject, flattened to [N, 4096] on one device."""
-
-    x_train: torch.Tensor
-    glasses_train: torch.Tensor
-    subjects_train: torch.Tensor
-    x_test: torch.Tensor
-    glasses_test: torch.Tensor
-    subjects_test: torch.Tensor
-    test_subjects: tuple[int, ...]
-
-    @property
-    def train_subjects(self) -> tuple[int, ...]:
-        return tuple(sorted(set(self.subjects_train.tolist())))
-
-
-def face_split(device: torch.device | str = "cpu", test_subjects: tuple[int, ...] = TEST_SUBJECTS) -> FaceSplit:
-    """The Olivetti faces split so that no subject is in both parts (``rl.data.split_by_subject``)."""
-    require(len(test_subjects) > 0 and all(0 <= s < 40 for s in test_subjects), "test_subjects",
-            f"must be subject ids in 0..39, got {test_subjects!r}")
-    x, subjects, glasses = load_olivetti()
-    train_idx, test_idx = split_by_subject(subjects, test_subjects)
-    x = x.reshape(len(x), -1).to(device)
-    subjects, glasses = subjects.to(device), glasses.to(device)
-    train_idx, test_idx = train_idx.to(device), test_idx.to(device)
-    return FaceSplit(x[train_idx], glasses[train_idx], subjects[train_idx], x[test_idx], glasses[test_idx],
-                     subjects[test_idx], tuple(test_subjects))
-
-
-#: Augmentation of the autoencoders' training faces: mirror images and 2-pixel shifts.
-AUGMENT = {"flips": True, "shifts": (-2, 2)}
-
-
-def transfer_batches(split: FaceSplit, train: TrainConfig, augment: bool = True) -> DeviceBatches:
-    """Training batches ``(x, glasses)`` of the training subjects, augmented per :data:`AUGMENT`."""
-    x, g = split.x_train, split.glasses_train
-    if augment:
-        x, g = augment_faces(x, g, **AUGMENT)
-    return DeviceBatches(x, g, batch_size=train.batch_size, shuffle=True, seed=train.seed)
-
-
-def data_key(augment: bool = True, test_subjects: tuple[int, ...] = TEST_SUBJECTS) -> str:
-    """The cache key naming the training data of :func:`transfer_batches`."""
-    import hashlib
-
-    tag = hashlib.sha256(repr((test_subjects, AUGMENT if augment else None)).encode()).hexdigest()[:8]
-    return f"olivetti-{'aug' if augment else 'raw'}-{tag}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,14 +65,14 @@ class TransferConfig(BaseConfig):
     activation: str = "relu"
     #: activation of the code h (None: linear; "sigmoid" is needed by the KL sparsity penalty)
     latent_activation: str | None = "sigmoid"
-    #: beta of the KL sparsity penalty on the mean code activation (0: off)
-    sparsity_weight: float = 0.0
     #: rho, the target mean activation of each code unit
     sparsity_target: float = 0.05
-    #: alpha of the L2 weight penalty alpha/2 * sum ||W||^2 over all weight matrices (0: off)
+    #: beta, the weight of the KL sparsity penalty on the mean code activation (0: off)
+    sparsity_weight: float = 0.0
+    #: the coefficient of the L2 weight penalty 1/2 * sum ||W||^2 over all weight matrices (0: off)
     weight_decay: float = 0.0
     #: weight of ||f_glasses(x) - f_no_glasses(x)||^2 (design "two_autoencoders" only; 0: off)
-    align_weight: float = 0.0
+    alignment_weight: float = 0.0
 
     def validate(self) -> None:
         require(self.design in DESIGNS, "design", f"must be one of {DESIGNS}, got {self.design!r}")
@@ -175,12 +84,12 @@ class TransferConfig(BaseConfig):
                 f"must be one of {ACTIVATIONS}, got {self.activation!r}")
         require(self.latent_activation is None or self.latent_activation in ACTIVATIONS, "latent_activation",
                 f"must be None or one of {ACTIVATIONS}, got {self.latent_activation!r}")
-        check_non_negative(self, "sparsity_weight", "weight_decay", "align_weight")
+        check_non_negative(self, "sparsity_weight", "weight_decay", "alignment_weight")
         require(isinstance(self.sparsity_target, float) and 0.0 < self.sparsity_target < 1.0, "sparsity_target",
                 f"must be a float strictly between 0 and 1, got {self.sparsity_target!r}")
         require(self.sparsity_weight == 0 or self.latent_activation == "sigmoid", "sparsity_weight",
                 "the KL sparsity penalty needs a code in (0, 1): set latent_activation='sigmoid'")
-        require(self.align_weight == 0 or self.design == "two_autoencoders", "align_weight",
+        require(self.alignment_weight == 0 or self.design == "two_autoencoders", "alignment_weight",
                 "only the 'two_autoencoders' design has two encoders to align")
 
 
@@ -256,16 +165,16 @@ class TransferAutoencoder(BaseModel):
         terms: dict[str, torch.Tensor] = {}
         codes = []
         loss = x.new_zeros(())
-        recon_all = torch.empty_like(x)
+        logits_all = torch.empty_like(x)
         xc = self.center(x)
         if self.shared:
             h_all = self.encoders[0](xc)
-        for d, name in ((GLASSES, "recon_glasses"), (NO_GLASSES, "recon_no_glasses")):
+        for d, name in ((GLASSES, "reconstruction_glasses"), (NO_GLASSES, "reconstruction_no_glasses")):
             mask = y == d
             if mask.any():
                 h = h_all[mask] if self.shared else self.encoders[d](xc[mask])
                 logits = self.decoders[d](h)
-                recon_all[mask] = logits.detach()
+                logits_all[mask] = logits.detach()
                 term = bernoulli_nll(logits, x[mask])
                 codes.append(h)
             else:
@@ -275,16 +184,16 @@ class TransferAutoencoder(BaseModel):
         if cfg.sparsity_weight > 0:
             # one encoder: one penalty over the whole batch; two autoencoders: each its own penalty
             groups = [h_all] if self.shared else codes
-            terms["sparsity"] = sum(kl_sparsity_penalty(h, cfg.sparsity_target, cfg.sparsity_weight) for h in groups)
-            loss = loss + terms["sparsity"]
+            terms["sparsity"] = sum(kl_sparsity_penalty(h, cfg.sparsity_target) for h in groups)
+            loss = loss + cfg.sparsity_weight * terms["sparsity"]
         if cfg.weight_decay > 0:
-            terms["weight_l2"] = l2_weight_penalty(self.weight_matrices(), cfg.weight_decay)
-            loss = loss + terms["weight_l2"]
-        if cfg.align_weight > 0:
-            gap = (self.encoders[GLASSES](xc) - self.encoders[NO_GLASSES](xc)).pow(2).sum(1).mean()
-            terms["align"] = cfg.align_weight * gap
-            loss = loss + terms["align"]
-        return ModelOutput(loss=loss, terms=terms, z=h_all if self.shared else None, recon=recon_all)
+            terms["weight_l2"] = l2_weight_penalty(self.weight_matrices())
+            loss = loss + cfg.weight_decay * terms["weight_l2"]
+        if cfg.alignment_weight > 0:
+            terms["alignment"] = (self.encoders[GLASSES](xc) - self.encoders[NO_GLASSES](xc)).pow(2).sum(1).mean()
+            loss = loss + cfg.alignment_weight * terms["alignment"]
+        terms["loss"] = loss
+        return ModelOutput(loss=loss, terms=terms, z=h_all if self.shared else None, logits=logits_all)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,19 +283,18 @@ class GlassesClassifier(BaseModel):
         return ModelOutput(loss=loss, terms={"cross_entropy": loss})
 
     @torch.no_grad()
-    def prob_glasses(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """P(glasses) [N] for faces in [0, 1], in eval mode."""
+    def predict_proba(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Class probabilities [N, 2] (column :data:`GLASSES` is P(glasses)) for faces in [0, 1], in eval mode."""
         was_training = self.training
         self.eval()
-        out = torch.cat([F.softmax(self.logits(x[i:i + batch_size]), 1)[:, GLASSES]
-                         for i in range(0, len(x), batch_size)])
+        out = apply_batched(lambda xb: F.softmax(self.logits(xb), 1), x, batch_size)
         self.train(was_training)
         return out
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """1 where the face is judged to show glasses."""
-        return (self.prob_glasses(x) > 0.5).long()
+        return self.predict_proba(x).argmax(1)
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -469,53 +377,3 @@ def measure_transfer(model: TransferAutoencoder, judge: GlassesClassifier, split
     if gallery_all is not None:
         out["identity_transfer_all"] = float(identity_top1(moved, sq, *gallery_all).float().mean())
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# The chapter's models (book/09_latent_transfer), named in the zoo. They train on Olivetti
-# faces, so load them with load_book_transfer_model(name) (it builds the batches), not
-# rl.book_model, which knows only MNIST batches.
-
-SPARSE = dict(hidden=(), latent_dim=256, latent_activation="sigmoid", sparsity_weight=0.1,
-              sparsity_target=0.05, weight_decay=1e-4)
-DEEP = dict(hidden=(512, 128), latent_dim=64, activation="tanh", latent_activation=None)
-TRANSFER_TRAINING = TrainConfig(epochs=18, batch_size=64, lr=1e-3, seed=0, dataset="olivetti")
-GLASSES_TRAINING = TrainConfig(epochs=8, batch_size=32, lr=1e-3, seed=0, dataset="olivetti")
-
-BOOK_TRANSFER_MODELS = {
-    "transfer_sparse": TransferConfig(design="shared_encoder", **SPARSE),
-    "transfer_deep": TransferConfig(design="shared_encoder", **DEEP),
-    "transfer_sparse_two_ae": TransferConfig(design="two_autoencoders", **SPARSE),
-    "transfer_deep_two_ae": TransferConfig(design="two_autoencoders", **DEEP),
-}
-
-
-def load_book_transfer_model(name: str, device: torch.device | str | None = None, progress: bool = True):
-    """Train or load a chapter-09 model by zoo name (``"glasses_classifier"`` or a transfer model)."""
-    from .. import zoo
-    from ..devices import pick_device
-    from ..training import train_or_load
-
-    if name not in zoo.BOOK_MODELS or zoo.BOOK_MODELS[name][2] != "09_latent_transfer":
-        raise ValueError(f"{name!r} is not a model of chapter 09_latent_transfer")
-    model_config, train_config, _ = zoo.BOOK_MODELS[name]
-    device = pick_device(device)
-    split = face_split(device)
-    if isinstance(model_config, GlassesClassifierConfig):
-        x, g = augment_faces(split.x_train, split.glasses_train, **AUGMENT)
-        batches = DeviceBatches(x, g, batch_size=train_config.batch_size, shuffle=True, seed=train_config.seed)
-    else:
-        batches = transfer_batches(split, train_config)
-    return train_or_load(model_config, train_config, device=device, batches=batches, data_key=data_key(),
-                         progress=progress)
-
-
-def _register_book_models() -> None:
-    from .. import zoo
-
-    zoo.add("glasses_classifier", GlassesClassifierConfig(), GLASSES_TRAINING, "09_latent_transfer")
-    for name, cfg in BOOK_TRANSFER_MODELS.items():
-        zoo.add(name, cfg, TRANSFER_TRAINING, "09_latent_transfer")
-
-
-_register_book_models()

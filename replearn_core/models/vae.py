@@ -21,14 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ACTIVATIONS, BaseConfig, TrainConfig, check_layer_sizes, check_positive_int, require
+from ..config import ACTIVATIONS, BaseConfig, check_layer_sizes, check_positive_int, require
 from ..losses import bernoulli_nll, gaussian_kl
-from .base import BaseModel, BernoulliDecoderMixin, ModelOutput, mlp, register
+from .base import GenerativeModel, LatentModel, ModelOutput, mlp, register
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -72,7 +71,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
 
 
 @register(VAEConfig)
-class VAE(BernoulliDecoderMixin, BaseModel):
+class VAE(LatentModel, GenerativeModel):
     """A Gaussian-encoder, Bernoulli-decoder VAE whose layer sizes come from :class:`VAEConfig`."""
 
     def __init__(self, config: VAEConfig = VAEConfig()):
@@ -86,10 +85,6 @@ class VAE(BernoulliDecoderMixin, BaseModel):
         self.decoder = mlp((config.latent_dim, *config.hidden[::-1], config.input_dim), config.activation,
                            final_activation=None)  # logits of Bernoulli pixels
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x): ``(mu, logvar)``, each [N, latent_dim]."""
         h = self.encoder(x.reshape(len(x), -1))
@@ -100,11 +95,8 @@ class VAE(BernoulliDecoderMixin, BaseModel):
         return self.encode_distribution(x)[0]
 
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images decoded from prior codes ``z ~ N(0, I)`` (pixel probabilities, [n, input_dim])."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images decoded from codes ``z`` (pixel probabilities, [n, input_dim])."""
         return self.decode(z)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss",
@@ -113,10 +105,11 @@ class VAE(BernoulliDecoderMixin, BaseModel):
         mu, logvar = self.encode_distribution(x)
         z = reparameterize(mu, logvar, generator)
         logits = self.decode_logits(z)
-        recon = bernoulli_nll(logits, x)
+        reconstruction = bernoulli_nll(logits, x)
         kl = gaussian_kl(mu, logvar)
-        loss = recon + kl
-        return ModelOutput(loss=loss, terms={"neg_elbo": loss, "recon": recon, "kl": kl}, z=mu, recon=logits)
+        loss = reconstruction + kl
+        return ModelOutput(loss=loss, terms={"neg_elbo": loss, "reconstruction": reconstruction, "kl": kl},
+                           z=mu, logits=logits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +118,7 @@ class VAE(BernoulliDecoderMixin, BaseModel):
 
 @torch.no_grad()
 def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Test negative ELBO in nats per image, with its ``recon`` and ``kl`` terms.
+    """Test negative ELBO in nats per image, with its ``reconstruction`` and ``kl`` terms.
 
     Single-sample estimate, as in pytorch/examples' ``test()``: one reparameterised z per image
     for the reconstruction expectation, the KL in closed form; averaged over all images.
@@ -134,14 +127,14 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    recon = kl = 0.0
+    reconstruction = kl = 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         out = model(xb, generator=gen)
-        recon += float(out.terms["recon"]) * len(xb)
+        reconstruction += float(out.terms["reconstruction"]) * len(xb)
         kl += float(out.terms["kl"]) * len(xb)
     n = len(x)
-    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+    return {"neg_elbo": (reconstruction + kl) / n, "reconstruction": reconstruction / n, "kl": kl / n}
 
 
 @torch.no_grad()
@@ -172,39 +165,3 @@ def importance_weighted_nll(model: VAE, x: torch.Tensor, k: int = 64, batch_size
         log_px = torch.logsumexp(log_w, dim=0) - math.log(k)
         total += float(-log_px.sum())
     return total / len(x)
-
-
-def quantile_grid(n: int = 20, lo: float = 0.05, hi: float = 0.95) -> tuple[np.ndarray, torch.Tensor]:
-    """A grid of 2-d codes at Gaussian quantiles (Kingma and Welling's figure 4).
-
-    Returns the ``n`` axis values ``norm.ppf(linspace(lo, hi, n))`` and the ``[n * n, 2]`` codes,
-    row-major with z2 decreasing down the rows and z1 increasing along them (as on a plot).
-    Equal steps in probability give equal prior mass to every cell of the grid.
-    """
-    from scipy.stats import norm
-
-    if not (0 < lo < hi < 1):
-        raise ValueError(f"lo, hi: quantile levels must satisfy 0 < lo < hi < 1, got {lo}, {hi}")
-    values = norm.ppf(np.linspace(lo, hi, n))
-    z1, z2 = np.meshgrid(values, values[::-1])
-    codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
-    return values, codes
-
-
-# ---------------------------------------------------------------------------------------------
-# The book's VAEs (chapter 06_vae), loaded elsewhere with rl.book_model("vae_2d") / ("vae_20d").
-
-
-def _register_book_models() -> None:
-    from .. import zoo
-
-    # The report's 784-400-100-10-2 VAE (figures 15-17); 2-d so it can be drawn and compared
-    # with the adversarial autoencoder of chapter 08 at the same latent size.
-    zoo.add("vae_2d", VAEConfig(hidden=(400, 100, 10), latent_dim=2),
-            TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0), "06_vae")
-    # pytorch/examples' MNIST VAE (784-400-20), at its defaults: 10 epochs, batch 128, Adam 1e-3.
-    zoo.add("vae_20d", VAEConfig(hidden=(400,), latent_dim=20),
-            TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0), "06_vae")
-
-
-_register_book_models()

@@ -1,4 +1,4 @@
-"""Prepare the static book's offline assets: ``python -m replearn_core.book_assets``.
+"""Prepare the static book's offline assets: ``replearn book-assets``.
 
 ``make book`` runs this before ``jupyter-book build``. The built HTML must make no request to
 any host but its own, so that it works from disk (``file://``), on a plain HTTP server and
@@ -32,7 +32,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .paths import REPO_ROOT, static_dir
+from replearn_core.paths import checkout_root, static_dir
+
+REPO_ROOT = checkout_root()
 
 MATHJAX_VERSION = "3.2.2"
 MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
@@ -65,7 +67,7 @@ def _fetch_mathjax_tarball() -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise AssetError("npm is needed once to vendor MathJax for the offline book: install Node.js and npm "
-                         "(Debian: apt-get install npm) and run `python -m replearn_core.book_assets` again")
+                         "(Debian: apt-get install npm) and run `replearn book-assets` again")
     cache.mkdir(parents=True, exist_ok=True)
     print(f"book_assets: npm pack mathjax@{MATHJAX_VERSION} (from the npm registry) ...", flush=True)
     proc = subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--json", "--silent"], cwd=cache,
@@ -133,7 +135,7 @@ def notebook_explorers(book: Path | None = None) -> dict[str, list[str]]:
 
 def check_explorers() -> list[str]:
     """Check that explorer.js and each embedded explorer's decoder file exist; return the names."""
-    from .explorer import FORMAT, decoders_dir, read_decoder_js
+    from replearn_core.viz.explorer import FORMAT, decoders_dir, read_decoder_js
 
     js = static_dir() / "replearn" / "explorer.js"
     if not js.exists():
@@ -166,11 +168,11 @@ def check_widget_state() -> None:
            if "widgets" in json.loads(p.read_text()).get("metadata", {})]
     if bad:
         raise AssetError(f"notebooks stored with ipywidget state: {bad}; regenerate them with "
-                         "`make notebooks NB=...` (python -m replearn_core.run_notebooks drops the state)")
+                         "`make notebooks NB=...` (replearn notebooks drops the state)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.book_assets",
+    parser = argparse.ArgumentParser(prog="replearn book-assets",
                                      description="Prepare the offline assets of the static book (run by `make book`).")
     parser.add_argument("--force", action="store_true", help="vendor MathJax again even if present")
     args = parser.parse_args(argv)

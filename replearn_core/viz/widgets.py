@@ -2,7 +2,7 @@
 
 ::
 
-    panel = rl.widgets.LatentSliderPanel(model.decode, z0=codes[0], ranges=rl.traversal.observed_ranges(codes))
+    panel = rl.viz.widgets.LatentSliderPanel(model.decode, z0=codes[0], ranges=rl.traversal.observed_ranges(codes))
     panel                        # shows the sliders and the image in JupyterLab
     panel.set_value(2, 1.5)      # programmatic use: move slider z3
     panel.image                  # the decoded image now shown, [H, W] numpy array in [0, 1]
@@ -15,7 +15,7 @@ and encodes a small PNG (about a millisecond for the book's MLP decoders on a CP
 
 The sliders need a live Python kernel: in the static book they render without effect (and
 notebooks are stored without widget state), so the static book has its own JavaScript
-explorers (:mod:`replearn_core.explorer`).
+explorers (:mod:`replearn_core.viz.explorer`).
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from ..traversal import as_ranges
 
 
 class LatentSliderPanel:
@@ -51,13 +53,7 @@ class LatentSliderPanel:
         d = len(z0)
         if d == 0:
             raise ValueError("z0: the starting code is empty")
-        r = np.asarray(ranges, dtype=np.float64)
-        if r.shape == (2,):
-            r = np.tile(r, (d, 1))
-        if r.shape != (d, 2):
-            raise ValueError(f"ranges: expected (lo, hi) or a [{d}, 2] table for a {d}-d code, got shape {r.shape}")
-        if not np.all(r[:, 0] < r[:, 1]):
-            raise ValueError("ranges: every slider needs lo < hi")
+        r = as_ranges(ranges, d).numpy()
         if labels is None:
             labels = [f"z{i + 1}" for i in range(d)]
         if len(labels) != d:

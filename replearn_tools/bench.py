@@ -1,6 +1,6 @@
 """Speed benchmark: pytorch/examples-style training loops against replearn's ``fit``.
 
-``python -m replearn_core.bench`` trains, one after the other in the same process and on the
+``replearn bench`` trains, one after the other in the same process and on the
 same device,
 
 * **VAE**: the MNIST VAE of pytorch/examples (784-400-20, ReLU, batch 128, Adam 1e-3), once
@@ -50,9 +50,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MNIST_FILES, _read_checked
-from .devices import pick_device, seed_everything, synchronize
-from .paths import data_dir, results_dir
+from replearn_core.data import MNIST_FILES, _read_checked
+from replearn_core.devices import device_label, pick_device, seed_everything, synchronize
+from replearn_core.paths import data_dir, results_dir
+from replearn_core.training import Callback
 
 # ---------------------------------------------------------------------------------------------
 # Data for torchvision: the vendored MNIST, decompressed and checked
@@ -348,15 +349,28 @@ def naive_dcgan(root: str, device: torch.device, epochs: int = 1, iterations: in
 # replearn's side
 
 
+class _ProcessTime(Callback):
+    """Processor seconds of this process (all its threads) per epoch."""
+
+    def on_train_start(self, model, history) -> None:
+        self.marks = [time.process_time()]
+
+    def on_epoch_end(self, epoch, model, history) -> None:
+        self.marks.append(time.process_time())
+
+    def per_epoch(self) -> list[float]:
+        return [b - a for a, b in zip(self.marks[:-1], self.marks[1:])]
+
+
 def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int | None = None,
                  test_subset: int | None = None, **fit_options) -> dict:
     """The book's 784-400-20 VAE trained by ``rl.fit`` on device-resident batches (``subset``: the
     first ``subset`` training images only)."""
-    from .config import TrainConfig
-    from .data import DeviceBatches, mnist_tensors
-    from .models.base import build_model
-    from .models.vae import VAEConfig, evaluate_elbo
-    from .training import fit
+    from replearn_core.config import TrainConfig
+    from replearn_core.data import DeviceBatches, mnist_tensors
+    from replearn_core.models import build_model
+    from replearn_core.models.vae import VAEConfig, evaluate_elbo
+    from replearn_core.training import fit
 
     start = time.perf_counter()
     x, y = mnist_tensors("train", device, subset=subset)
@@ -366,17 +380,16 @@ def replearn_vae(device: torch.device, epochs: int, seed: int = 1, subset: int |
     train = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed)
     batches = DeviceBatches(x, y, batch_size=train.batch_size, seed=seed)
     setup = time.perf_counter() - start
-    clock = [time.process_time()]
-    history = fit(model, batches, train, progress=False, on_epoch=lambda *_: clock.append(time.process_time()),
-                  **fit_options)
+    clock = _ProcessTime()
+    history = fit(model, batches, train, progress=False, callbacks=[clock], **fit_options)
     return {"epoch_seconds": history.epoch_seconds, "setup_seconds": setup,
             "train_loss": history.epochs["neg_elbo"][-1], "test_loss": evaluate_elbo(model, x_test)["neg_elbo"],
-            "iterations_per_epoch": len(batches), "cpu_seconds": [b - a for a, b in zip(clock[:-1], clock[1:])]}
+            "iterations_per_epoch": len(batches), "cpu_seconds": clock.per_epoch()}
 
 
 def mnist_64(device: torch.device, n: int | None = None) -> torch.Tensor:
     """The first ``n`` MNIST training images resized to 64x64 (bilinear, like ``Resize(64)``), in [0, 1]."""
-    from .data import mnist_tensors
+    from replearn_core.data import mnist_tensors
 
     x, _ = mnist_tensors("train", device, flatten=False, subset=n)
     out = torch.empty(len(x), 1, 64, 64, device=device)
@@ -393,11 +406,11 @@ def replearn_dcgan(device: torch.device, epochs: int = 1, iterations: int | None
     With ``iterations``, the data set is cut to ``iterations`` batches, one warm-up "epoch" of
     ``warmup_iterations`` batches is run, then one timed epoch of ``iterations`` batches.
     """
-    from .config import TrainConfig
-    from .data import DeviceBatches
-    from .models.base import build_model
-    from .models.dcgan import DCGANConfig
-    from .training import fit
+    from replearn_core.config import TrainConfig
+    from replearn_core.data import DeviceBatches
+    from replearn_core.models import build_model
+    from replearn_core.models import DCGANConfig
+    from replearn_core.training import fit
 
     batch = 64
     start = time.perf_counter()
@@ -423,8 +436,8 @@ def replearn_dcgan(device: torch.device, epochs: int = 1, iterations: int | None
         seconds = history.epoch_seconds
         last = slice(None)
     return {"epoch_seconds": seconds, "setup_seconds": setup, "iterations_per_epoch": full_epoch_iterations,
-            "timed_iterations": iterations, "d_loss": statistics.fmean(history.steps["d_loss"][last]),
-            "g_loss": statistics.fmean(history.steps["g_loss"][last]), "generator": model}
+            "timed_iterations": iterations, "d_loss": statistics.fmean(history.steps["discriminator"][last]),
+            "g_loss": statistics.fmean(history.steps["generator"][last]), "generator": model}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,9 +462,9 @@ def cpu_epoch_time(row: dict, key: str) -> float:
 def generator_frechet(generate, device: torch.device, n: int = 5000, seed: int = 0) -> float:
     """Frechet distance, in the book classifier's features, of ``n`` generated 64x64 images
     (downsampled to 28x28) to ``n`` test digits. ``generate(z)`` maps z [n, 100] to images in [-1, 1]."""
-    from .data import mnist_tensors
-    from .metrics import frechet_distance
-    from .models.classifier import get_classifier
+    from replearn_core.data import mnist_tensors
+    from replearn_core.book.zoo import get_classifier
+    from replearn_core.metrics import frechet_distance
 
     classifier = get_classifier(device)
     z = torch.randn(n, 100, generator=torch.Generator().manual_seed(seed)).to(device)
@@ -652,107 +665,8 @@ def speedup_line(rows: dict) -> str:
     return "speed-ups of replearn's epoch over pytorch/examples' (same device, same run): " + ", ".join(parts)
 
 
-def device_label(device: torch.device) -> str:
-    """A short name of the hardware: the GPU's name, or the CPU model and its thread count."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {model}, {torch.get_num_threads()} threads"
-
-
-def stored_results(folder: Path | None = None) -> list[dict]:
-    """Every benchmark JSON stored in ``book/results`` (``bench_*.json``), CPU first."""
-    folder = Path(folder) if folder is not None else results_dir()
-    records = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("bench_*.json"))]
-    return sorted(records, key=lambda r: (r.get("device_type") != "cpu", r["file"]))
-
-
-def results_frame(records: list[dict]):
-    """One row per (stored file, model, loop): seconds per epoch, speed-up over the naive loop,
-    the quality number and how the epoch time was obtained."""
-    import pandas as pd
-
-    rows = []
-    for rec in records:
-        for model, r in rec["results"].items():
-            loops = [("pytorch/examples", "naive"), ("replearn fit (float32)", "replearn")]
-            if "fast_epoch_s" in r:
-                loops.append((f"replearn fit ({_options_text(r)})", "fast"))
-            for loop, key in loops:
-                q = r[f"{key}_quality"]
-                quality = (f"D / G loss {q[0]:.2f} / {q[1]:.2f}" if isinstance(q, list)
-                           else f"test -ELBO {q:.1f} nats")
-                rows.append({
-                    "device (date)": f"{rec.get('device_label', rec['device'])} ({rec['date'][:10]})",
-                    "model": model.upper(), "loop": loop, "s/epoch": round(r[f"{key}_epoch_s"], 3),
-                    "speed-up": f"{r['naive_epoch_s'] / r[f'{key}_epoch_s']:.1f}x", "quality": quality,
-                    "epoch time from": (f"{r['timed_iterations']} iterations, extrapolated" if r.get("extrapolated")
-                                        else f"median of {len(r['naive_epoch_seconds']) - 1} epochs"),
-                })
-    return pd.DataFrame(rows).set_index(["device (date)", "model", "loop"])
-
-
-LOOP_NAMES = {"naive": "pytorch/examples loop", "replearn": "replearn fit (float32)",
-              "fast": "replearn fit with speed options"}
-
-
-def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcgan")):
-    """The report's figure 32 from stored measurements: seconds per epoch of the pytorch/examples
-    loop and of replearn's ``fit`` (float32, and with the device's speed options), per model,
-    one group of bars per device labelled with the date it was measured, on a log scale."""
-    import matplotlib.pyplot as plt
-
-    from .plots import plot_grouped_bars
-
-    fig, axes = plt.subplots(1, len(models), figsize=(5.8 * len(models), 4.4), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        recs = [r for r in records if model in r["results"]]
-        if not recs:
-            ax.set_axis_off()
-            ax.set_title(f"{model.upper()}: no measurement stored")
-            continue
-        labels = [f"{r.get('device_label', r['device'])}\nmeasured {r['date'][:10]}" for r in recs]
-        keys = ["naive", "replearn"] + (["fast"] if any("fast_epoch_s" in r["results"][model] for r in recs) else [])
-        values = {k: [r["results"][model].get(f"{k}_epoch_s", float("nan")) for r in recs] for k in keys}
-        plot_grouped_bars(labels, {LOOP_NAMES[k]: values[k] for k in keys}, xlabel="",
-                          ylabel="training time per epoch (s, log scale)", ax=ax)
-        ax.set_yscale("log")
-        width = 0.8 / len(keys)
-        for i, r in enumerate(recs):
-            row = r["results"][model]
-            for j, k in enumerate(keys):
-                v = values[k][i]
-                if v == v:  # not NaN
-                    label = f"{v:.3g} s" + (f"\n{row['naive_epoch_s'] / v:.1f}x" if k != "naive" else "")
-                    ax.annotate(label, (i + (j - (len(keys) - 1) / 2) * width, v), ha="center", va="bottom",
-                                fontsize=7.5, xytext=(0, 2), textcoords="offset points")
-            if "fast_epoch_s" in row:
-                ax.annotate(f"speed options: {_options_text(row)}", (i, 0), xycoords=("data", "axes fraction"),
-                            ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points",
-                            color="0.3")
-        finite = [v for vs in values.values() for v in vs if v == v]
-        ax.set_ylim(min(finite) / 5, max(finite) * 40)
-        ax.legend(fontsize=7.5, loc="upper left")
-        arch = {"vae": "VAE 784-400-20, batch 128", "dcgan": "DCGAN 64x64, batch 64"}.get(model, model)
-        extrapolated = any(r["results"][model].get("extrapolated") for r in recs)
-        ax.set_title(f"{arch}: time per epoch" + ("\n(CPU epoch extrapolated from timed iterations)"
-                                                 if extrapolated else ""))
-        if not any(r.get("device_type") == "cuda" for r in recs):
-            ax.text(0.98, 0.97, "GPU: no measurement\nstored yet", transform=ax.transAxes, ha="right", va="top",
-                    fontsize=8, color="0.35")
-    fig.tight_layout()
-    return fig
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="replearn bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--models", default="vae,dcgan", help="comma-separated: vae, dcgan")
     parser.add_argument("--vae-epochs", type=int, default=4, help="VAE epochs, the first is the warm-up")
@@ -767,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
                         "...) or 'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
     parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
     args = parser.parse_args(argv)
-    from .results import provenance
+    from replearn_core.book.results import provenance
 
     device = pick_device(args.device)
     options = default_fit_options(device)
@@ -786,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(models) - {"vae", "dcgan"}
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)}; choose from vae, dcgan")
-    command = "python -m replearn_core.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "replearn bench " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = provenance(device, command=command.strip())
     label = device_label(device)
     load_before = _load_average()

@@ -21,7 +21,7 @@ instead run the decoder itself in the reader's browser:
 
 In a chapter, after training a model, one line is enough::
 
-    rl.explorer.show_explorer(model, "vae_2d", codes[:500], labels=y_test[:500])
+    rl.viz.explorer.show_explorer(model, "vae_2d", codes[:500], labels=y_test[:500])
 
 The built pages live in ``_build/html/book/<chapter>.html`` and Sphinx copies ``book/_static``
 to ``_build/html/_static`` (``html_static_path`` in ``_config.yml``), so the HTML refers to the
@@ -43,8 +43,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .paths import static_dir
-from .results import write_text_atomic
+from ..paths import static_dir, write_text_atomic
+from ..traversal import as_ranges, observed_ranges
 
 #: Version tag of the exported description; ``explorer.js`` refuses other formats.
 FORMAT = "replearn-mlp-decoder/1"
@@ -153,8 +153,6 @@ def _layers(decoder: nn.Module, output_activation: str | None) -> list[_Layer]:
 def _default_ranges(codes: torch.Tensor) -> list[tuple[float, float]]:
     """The 1%..99% quantiles of the start codes per dimension, as the live slider panels use
     (:func:`replearn_core.traversal.observed_ranges`); a unit that never varies gets +-0.5."""
-    from .traversal import observed_ranges
-
     if len(codes) < 2:
         raise ValueError("ranges: give the slider ranges explicitly when there is only one start code")
     r = observed_ranges(codes).double().numpy()
@@ -201,14 +199,7 @@ def export_decoder(decoder_model: nn.Module, name: str, start_codes, ranges=None
     codes = codes[:max_codes]
     if ranges is None:
         ranges = _default_ranges(codes)
-    ranges = np.asarray(torch.as_tensor(ranges, dtype=torch.float64).cpu().numpy())
-    if ranges.shape == (2,):  # one (low, high) for every dimension
-        ranges = np.tile(ranges, (latent_dim, 1))
-    if ranges.ndim != 2 or ranges.shape[1] != 2:
-        raise ValueError(f"ranges: expected (low, high) or {latent_dim} (low, high) pairs, got shape {ranges.shape}")
-    ranges = [(float(lo), float(hi)) for lo, hi in ranges]
-    if len(ranges) != latent_dim or any(not (np.isfinite(lo) and np.isfinite(hi) and lo < hi) for lo, hi in ranges):
-        raise ValueError(f"ranges: expected {latent_dim} finite (low, high) pairs with low < high, got {ranges!r}")
+    ranges = [(float(lo), float(hi)) for lo, hi in as_ranges(ranges, latent_dim).tolist()]
     lo_v, hi_v = (float(v) for v in value_range)
     if not lo_v < hi_v:
         raise ValueError(f"value_range: expected (low, high) with low < high, got {value_range!r}")
@@ -346,7 +337,7 @@ def show_explorer(decoder_model: nn.Module, name: str, start_codes, ranges=None,
 
         model = rl.book_model("vae_2d", device).model
         codes = rl.models.encode_dataset(model, x_test[:500])
-        rl.explorer.show_explorer(model, "vae_2d", codes, (-3, 3), labels=y_test[:500],
+        rl.viz.explorer.show_explorer(model, "vae_2d", codes, (-3, 3), labels=y_test[:500],
                                   title="VAE 784-400-100-10-2")
 
     * ``decoder_model``: the model (its ``.decoder`` is used) or the decoder ``nn.Sequential``

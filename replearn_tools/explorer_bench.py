@@ -1,4 +1,4 @@
-"""Time the latent explorers in a real browser: ``python -m replearn_core.explorer_bench``.
+"""Time the latent explorers in a real browser: ``replearn explorer-bench``.
 
 Opens every explorer page of the built book (``make book`` first) in headless Chromium
 (Debian's ``/usr/bin/chromium``, driven by Playwright) and measures, in the page, the
@@ -27,7 +27,9 @@ import sys
 import threading
 from pathlib import Path
 
-from .paths import REPO_ROOT, results_dir
+from replearn_core.paths import checkout_root, results_dir
+
+REPO_ROOT = checkout_root()
 
 #: Debian's Chromium (``make chromium`` installs it); ``$REPLEARN_CHROMIUM`` overrides.
 CHROMIUM = os.environ.get("REPLEARN_CHROMIUM", "/usr/bin/chromium")
@@ -121,7 +123,7 @@ def browser_version(browser) -> str:
 def run_bench(html_dir: Path, n: int = 300, batch: int = 20, screenshots: Path | None = None) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    from .explorer import decoders_dir, read_decoder_js
+    from replearn_core.viz.explorer import decoders_dir, read_decoder_js
 
     pages = explorer_pages(html_dir)
     if not pages:
@@ -167,7 +169,7 @@ def run_bench(html_dir: Path, n: int = 300, batch: int = 20, screenshots: Path |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.explorer_bench",
+    parser = argparse.ArgumentParser(prog="replearn explorer-bench",
                                      description="Median decode-and-draw time of each latent explorer in headless Chromium.")
     parser.add_argument("--book", type=Path, default=None, help="built HTML book (default _build/html)")
     parser.add_argument("--calls", type=int, default=300, help="timed decode-and-draw calls per explorer")
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import pandas as pd
 
-    from .results import provenance, write_csv_with_header
+    from replearn_core.book.results import provenance, write_csv_with_header
 
     try:
         html_dir = require_book(args.book)
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{browser}; performance.now() resolution {resolution:g} ms")
     print(frame.to_string(index=False))
     if str(args.out) != "-":
-        header = provenance("cpu", command="python -m replearn_core.explorer_bench" +
+        header = provenance("cpu", command="replearn explorer-bench" +
                             (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip())
         header["device"] = _cpu_name()
         header["browser"] = browser

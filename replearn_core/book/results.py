@@ -3,13 +3,12 @@
 One helper writes them all, so later chapters (and the final comparison) can read
 what earlier chapters measured. Floats are rounded so that reruns on 1 or 2 threads
 do not churn the files needlessly; provenance (command, commit, device, date) is
-recorded with :func:`provenance`.
+recorded with :func:`provenance` in the files (never on the rendered pages).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 
 import torch
 
-from .paths import REPO_ROOT, results_dir, write_atomic
+from ..devices import device_label
+from ..paths import checkout_root, results_dir, write_text_atomic
 
 
 def _round(value: Any, digits: int) -> Any:
@@ -30,11 +30,6 @@ def _round(value: Any, digits: int) -> Any:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return round(float(value), digits)
     return value
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`replearn_core.paths.write_atomic`)."""
-    return write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def save_results(chapter: str, values: dict[str, Any], digits: int = 4) -> Path:
@@ -55,22 +50,20 @@ def load_results(chapter: str) -> dict[str, Any]:
 
 
 def git_commit() -> str:
+    """The checkout's short commit hash, with ``-dirty`` if tracked files have changed since
+    ("unknown" outside a git checkout)."""
+    root = checkout_root()
+    if root is None:
+        return "unknown"
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)
         commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        return commit + ("-dirty" if dirty and commit != "unknown" else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def device_name(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def provenance(device: torch.device | str, command: str | None = None) -> dict[str, str]:
@@ -78,7 +71,7 @@ def provenance(device: torch.device | str, command: str | None = None) -> dict[s
     return {
         "command": command if command is not None else " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "commit": git_commit(),
-        "device": device_name(device),
+        "device": device_label(device),
         "torch": str(torch.__version__),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -3,11 +3,21 @@
 Full scale, written to ``book/results/`` with a provenance header (command, commit, device,
 date)::
 
-    python -m replearn_core.sweep sparse --seeds 5 --epochs 20 --device cuda
+    replearn sweep sparse --seeds 5 --epochs 20 --device cuda
 
 Live, small scale (what chapter 5 runs under nbval)::
 
-    runs, epochs = sweep.run_sparse_sweep(**sweep.LIVE_SPARSE, device=device)
+    runs, epochs = rl.sweeps.run_sparse_sweep(**rl.sweeps.LIVE_SPARSE, device=device)
+
+The factors carry the report's names: rho is ``sparsity_target``, beta ``sparsity_weight`` and
+alpha the L2 weight penalty in units of :data:`L2_UNIT` (``weight_decay = alpha * L2_UNIT``).
+How alpha is scaled: the report gives no unit for alpha and tries 0.1 to 0.7. Our loss is in nats
+per image, so ``alpha * 1/2 * sum ||W||^2`` taken literally would be weight decay of 0.1 to 0.7 per
+image, which overwhelms the reconstruction (in a 3-epoch pilot, alpha = 0.1 on that scale left a
+test loss of 153 nats per image, half-way to the 206 nats of always predicting the mean image).
+On a scale of 1e-2 the report's grid spans a mild to a strong penalty (it shrinks the summed
+squared weights by a factor of about two at alpha = 0.7 in a pilot run); on a scale of 1e-3 the
+whole grid changed the test loss by less than half a nat.
 
 The sparse sweep varies one factor at a time around a default (rho, beta, alpha), over the
 report's grids, for several seeds, plus two reference configurations: no penalty at all
@@ -27,15 +37,24 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
-from .data import DeviceBatches, mnist_tensors
-from .devices import pick_device, seed_everything, set_threads
-from .losses import kl_sparsity_penalty
-from .models.base import build_model
-from .models.sparse import SparseAutoencoderConfig, mean_activations, reconstruction_bce
-from .paths import results_dir
-from .results import provenance, read_csv_with_header, write_csv_with_header
-from .training import fit
+from ..config import TrainConfig
+from ..data import DeviceBatches, mnist_tensors
+from ..devices import pick_device, seed_everything
+from ..losses import kl_sparsity_penalty
+from ..metrics import reconstruction_nll
+from ..models.base import build_model
+from ..models.sparse import SparseAutoencoderConfig, mean_activations
+from ..paths import results_dir
+from ..training import Callback, fit
+from .results import read_csv_with_header, write_csv_with_header
+
+#: alpha is measured in these units: the L2 term is ``alpha * L2_UNIT * 1/2 * sum ||W||^2``.
+L2_UNIT = 1e-2
+
+
+def sparse_config(rho: float, beta: float, alpha: float) -> SparseAutoencoderConfig:
+    """The sparse autoencoder of the report's (rho, beta, alpha)."""
+    return SparseAutoencoderConfig(sparsity_target=rho, sparsity_weight=beta, weight_decay=alpha * L2_UNIT)
 
 #: the report's grids (figures 11-13)
 SPARSE_GRIDS: dict[str, tuple[float, ...]] = {
@@ -91,7 +110,7 @@ def sparse_jobs(grids: dict[str, tuple[float, ...]] | None = None, defaults: dic
     for label, changes in references.items():
         point = dict(defaults, **changes)
         jobs.setdefault((point["rho"], point["beta"], point["alpha"]), label)
-    return [(label, SparseAutoencoderConfig(rho=r, beta=b, alpha=a)) for (r, b, a), label in jobs.items()]
+    return [(label, sparse_config(r, b, a)) for (r, b, a), label in jobs.items()]
 
 
 def train_sparse_run(config: SparseAutoencoderConfig, seed: int, epochs: int, x_train: torch.Tensor,
@@ -102,22 +121,29 @@ def train_sparse_run(config: SparseAutoencoderConfig, seed: int, epochs: int, x_
     model = build_model(config).to(x_train.device)
     batches = DeviceBatches(x_train, batch_size=batch_size, shuffle=True, seed=seed)
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_subset=len(x_train))
-    test_curve: list[float] = []
-
-    def on_epoch(epoch, m, history):
-        test_curve.append(reconstruction_bce(m, x_test))
-        m.train()
-
-    history = fit(model, batches, train, progress=progress, on_epoch=on_epoch)
+    test_curve = _TestCurve(x_test)
+    history = fit(model, batches, train, progress=progress, callbacks=[test_curve])
     rho_hat = mean_activations(model, x_test)
-    base = {"rho": config.rho, "beta": config.beta, "alpha": config.alpha, "seed": seed}
-    row = dict(base, test_bce=test_curve[-1], train_recon_last_epoch=history.epochs["recon"][-1],
+    rho, beta, alpha = config.sparsity_target, config.sparsity_weight, config.weight_decay / L2_UNIT
+    base = {"rho": rho, "beta": beta, "alpha": round(alpha, 12), "seed": seed}
+    row = dict(base, test_bce=test_curve.values[-1], train_recon_last_epoch=history.epochs["reconstruction"][-1],
                mean_activation=float(rho_hat.mean()),
-               test_kl_to_rho=float(kl_sparsity_penalty(rho_hat[None, :], config.rho)),
+               test_kl_to_rho=float(kl_sparsity_penalty(rho_hat[None, :], rho)),
                seconds_per_epoch=sum(history.epoch_seconds) / epochs)
-    epoch_rows = [dict(base, epoch=e + 1, train_recon=history.epochs["recon"][e], test_bce=test_curve[e],
+    epoch_rows = [dict(base, epoch=e + 1, train_recon=history.epochs["reconstruction"][e], test_bce=test_curve.values[e],
                        epoch_seconds=history.epoch_seconds[e]) for e in range(epochs)]
     return row, epoch_rows, model
+
+
+class _TestCurve(Callback):
+    """The test reconstruction loss after every epoch."""
+
+    def __init__(self, x_test: torch.Tensor):
+        self.x_test, self.values = x_test, []
+
+    def on_epoch_end(self, epoch, model, history) -> None:
+        self.values.append(reconstruction_nll(model, self.x_test))
+        model.train()
 
 
 def run_sparse_sweep(grids: dict[str, tuple[float, ...]] | None = None, defaults: dict[str, float] | None = None,
@@ -287,51 +313,3 @@ def write_sparse_tables(runs, header: dict[str, str], folder: Path | None = None
                                 "(grid runs only; mean and sample std over seeds)")
     for f in FACTORS:
         write_csv_with_header(paths[f], header, sparse_table(runs, f, defaults).round(4))
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.sweep",
-                                     description="Hyper-parameter sweeps behind the book's tables.")
-    parser.add_argument("sweep", choices=["sparse"], help="which sweep (report 3.4: rho, beta, alpha)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs per run (default 20)")
-    parser.add_argument("--train-subset", type=int, default=None,
-                        help="train on the first N MNIST training images (default: all 60,000)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: $REPLEARN_DEVICE or the best available)")
-    parser.add_argument("--live", action="store_true", help="the chapter's small live sweep instead of the report's grids")
-    parser.add_argument("--out-dir", type=Path, default=None,
-                        help="folder for the CSV files (default book/results; --live writes nothing unless given)")
-    args = parser.parse_args(argv)
-    set_threads()
-    device = pick_device(args.device)
-    if args.live:
-        settings = dict(LIVE_SPARSE)
-    else:
-        settings = {"grids": SPARSE_GRIDS, "defaults": SPARSE_DEFAULTS, "references": SPARSE_REFERENCES,
-                    "seeds": args.seeds, "epochs": args.epochs, "train_subset": args.train_subset}
-    start = time.perf_counter()
-    runs, epochs = run_sparse_sweep(device=device, **settings)
-    wall = time.perf_counter() - start
-    header = provenance(device, command="python -m replearn_core.sweep " + " ".join(argv))
-    header.update({
-        "setup": (f"784-196-784 sigmoid autoencoder, Adam lr {SPARSE_LR:g}, batch {SPARSE_BATCH}, "
-                  f"{settings['epochs']} epochs on {settings['train_subset'] or 60000} training images, "
-                  f"{settings['seeds']} seeds; defaults {settings['defaults']}"),
-        "loss": LOSS_UNIT,
-        "wall_seconds": f"{wall:.0f}",
-    })
-    for f in FACTORS:
-        table = sparse_table(runs, f, settings["defaults"])
-        print(f"\n{f} (others at defaults {settings['defaults']}):")
-        print(format_table(table, f).to_string(index=False))
-        print("  ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in separation(table).items()})
-    if not args.live or args.out_dir is not None:
-        paths = write_sparse_results(runs, epochs, header, args.out_dir, settings["defaults"])
-        print("\nwrote", ", ".join(str(p) for p in paths.values()))
-    print(f"sweep took {wall:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Re-execute chapters in place and store their outputs.
 
-``python -m replearn_core.run_notebooks book/06_vae.ipynb`` (or ``--all``, in order).
+``replearn notebooks book/06_vae.ipynb`` (or ``--all``, in order).
 Widget state is not stored: the static book uses its own JavaScript explorers and
 must not load ipywidget scripts from a CDN.
 """
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .paths import REPO_ROOT
+from replearn_core.paths import checkout_root
+
+REPO_ROOT = checkout_root()
 
 
 def run_notebook(path: Path, timeout: int = 1800) -> float:
@@ -37,7 +39,7 @@ def chapter_paths() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replearn_core.run_notebooks",
+    parser = argparse.ArgumentParser(prog="replearn notebooks",
                                      description="Re-execute chapters and store their outputs in place.")
     parser.add_argument("notebooks", nargs="*", type=Path, help="chapter notebooks to run")
     parser.add_argument("--all", action="store_true", help="run every chapter, in order")
