@@ -1,0 +1,1 @@
+"""Figures, diagrams, live slider panels and the static book's latent explorers."""
