@@ -21,3 +21,12 @@ from . import zoo  # noqa: E402
 from .zoo import book_model  # noqa: E402
 from . import explorer  # noqa: E402
 from . import traversal, widgets  # noqa: E402
+
+
+def __getattr__(name: str):
+    # ``rl.exercises``: the book's exercise checkers (replearn_core.book.exercises), imported on
+    # first use, so that importing the library never imports the book's package.
+    if name == "exercises":
+        from .book import exercises
+        return exercises
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
