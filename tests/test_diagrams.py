@@ -29,7 +29,7 @@ CONFIGS = {
     "dcgan_64": DCGANConfig.pytorch_examples(64),
     "transfer": TransferConfig(sparsity_weight=0.1),
     "transfer_deep_two": TransferConfig(design="two_autoencoders", hidden=(512, 128), latent_dim=64,
-                                        latent_activation=None, align_weight=0.5),
+                                        latent_activation=None, alignment_weight=0.5),
 }
 DRAW = {AutoencoderConfig: D.autoencoder_diagram, SparseAutoencoderConfig: D.autoencoder_diagram,
         VAEConfig: D.vae_diagram, AAEConfig: D.aae_diagram, DCGANConfig: D.dcgan_diagram,
@@ -53,9 +53,9 @@ DIAGRAMS = all_diagrams()
 
 def book_diagrams():
     """The diagram of every model of the book (rl.zoo) that has one."""
-    from replearn_core.zoo import BOOK_MODELS
+    from replearn_core.book.zoo import BOOK_MODELS
 
-    return {name: draw(cfg) for name, (cfg, _, _) in BOOK_MODELS.items() if type(cfg) in DRAW}
+    return {name: draw(cfg) for name, cfg in ((n, e.model) for n, e in BOOK_MODELS.items()) if type(cfg) in DRAW}
 
 
 BOOK = book_diagrams()

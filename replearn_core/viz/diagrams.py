@@ -45,6 +45,7 @@ from xml.sax.saxutils import escape
 from ..config import BaseConfig
 from ..models.aae import MIXTURE_COMPONENTS, AAEConfig
 from ..models.autoencoder import AutoencoderConfig
+from ..models.sparse import SparseAutoencoderConfig
 from ..models.dcgan import DCGANConfig
 from ..models.transfer import TransferConfig
 from ..models.vae import VAEConfig
@@ -649,9 +650,8 @@ def autoencoder_diagram(config: AutoencoderConfig, *, caption: str | None = None
     notes = [f"hidden layers: fully connected + {_activation_name(config.activation)}"
              if config.hidden else "no hidden layers: one fully connected layer each way",
              f"code: {_activation_name(config.latent_activation)}", "output: logits of Bernoulli pixels"]
-    rho, beta = getattr(config, "rho", None), getattr(config, "beta", None)
-    if rho is not None and beta:
-        notes[1] += f", KL sparsity ρ = {rho:g}, β = {beta:g}"
+    if isinstance(config, SparseAutoencoderConfig) and config.sparsity_weight > 0:
+        notes[1] += f", KL sparsity ρ = {config.sparsity_target:g}, β = {config.sparsity_weight:g}"
     _notes(c, (cols[0].left + cols[-1].right) / 2, by + 40, notes, max(cols[-1].right - cols[0].left, 480))
     name = "-".join(str(s) for s, _ in layers)
     kind = "undercomplete" if config.latent_dim < config.input_dim else "overcomplete"
@@ -1168,7 +1168,7 @@ def transfer_diagram(config: TransferConfig, *, caption: str | None = None,
 
     ``design="shared_encoder"``: one encoder f and one decoder per domain, g_glasses and
     g_no glasses; ``"two_autoencoders"``: two complete autoencoders whose codes have the same
-    size (with ``align_weight`` > 0 a penalty ties the two codes). The dashed arrow is the
+    size (with ``alignment_weight`` > 0 a penalty ties the two codes). The dashed arrow is the
     transfer path: a face with glasses, encoded, decoded by the decoder of faces without.
     """
     _check_config(config, TransferConfig, "transfer_diagram")
@@ -1234,11 +1234,11 @@ def transfer_diagram(config: TransferConfig, *, caption: str | None = None,
         c.arrow([(src.x + 4, src.bottom + 2), (dn[0].left - 4, dn[0].top + 6)], GRADIENT, 1.6, dash="6 4")
         c.lines(src.x + 14, -4, ["transfer:", "$g_{no glasses}(f_{glasses}(x))$"], SMALL, anchor="start",
                 color=GRADIENT)
-        if config.align_weight > 0:
+        if config.alignment_weight > 0:
             xa = src.x - 20
             c.path(f"M{_f(xa)},{_f(src.bottom + 4)} L{_f(xa)},{_f(rows[1][-1].top - 4)}", MUTED, 1.4,
                    dash="2 3", extent=(xa, src.bottom, xa, rows[1][-1].top))
-            penalty = f"$‖f_{{glasses}}(x) − f_{{no glasses}}(x)‖^2$ × {config.align_weight:g}"
+            penalty = f"$‖f_{{glasses}}(x) − f_{{no glasses}}(x)‖^2$ × {config.alignment_weight:g}"
             c.lines(xa - 6, -4, ["alignment penalty", penalty], SMALL, anchor="end", color=MUTED)
     outside_labels(up, y_up, f"decoder {names['glasses']}: faces with glasses")
     outside_labels(dn, y_dn, f"decoder {names['no']}: faces without glasses")
