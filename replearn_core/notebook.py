@@ -27,21 +27,16 @@ class CheckFailed(AssertionError):
 
 
 def setup_notebook(seed: int = 0) -> torch.device:
-    """Fix threads (``$REPLEARN_NUM_THREADS``), seeds and figure style; return the device to use."""
-    import matplotlib
+    """Fix threads (``$REPLEARN_NUM_THREADS``), seeds and figure style; return the device to use.
+
+    Figures: :func:`replearn_core.book.display.configure_figures` (HiDPI PNGs, SVG for figures
+    marked with ``rl.book.display.vector``, fonts no smaller than the book's footnotes).
+    """
+    from .book.display import configure_figures
 
     set_threads()
     seed_everything(seed)
-    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.max_open_warning": 0,
-                                "axes.titlesize": 10, "axes.labelsize": 9})
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        if ip is not None:
-            ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
-    except ImportError:  # pragma: no cover - outside IPython
-        pass
+    configure_figures()
     return pick_device()
 
 
