@@ -48,9 +48,9 @@ pytestmark = pytest.mark.browser
 VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
 SHARP_SLACK_PX = 2
 SHRINK_TOLERANCE = 0.98
-#: Boxes that may scroll sideways on a phone (never at 1400 px): tables and display maths.
-INTENTIONAL_SCROLL = ("table, .rl-tables, .pst-scrollable-table-container, .output.text_html, "
-                      "div.math, mjx-container, .table-wrapper")
+#: Boxes that may scroll sideways on a phone (never at 1400 px): tables and display maths, or
+#: any box whose overflow is a table or an equation inside it.
+INTENTIONAL_SCROLL = "table, .rl-tables, .pst-scrollable-table-container, .table-wrapper, div.math, mjx-container"
 #: Chapter pages without a quiz: the appendix of explorers.
 QUIZ_EXEMPT = {"12_latent_explorers"}
 CHAPTER = re.compile(r"^\d\d_")
@@ -154,11 +154,12 @@ async ({intentional}) => {
     if (clips(el) && el.scrollWidth > el.clientWidth + 1) {
       const o = getComputedStyle(el).overflowX;
       const entry = {where: where(el), by: el.scrollWidth - el.clientWidth,
-                     intentional: !!(el.matches(intentional) || el.closest(intentional))};
+                     intentional: !!(el.matches(intentional) || el.closest(intentional)
+                       || [...el.querySelectorAll('table, mjx-container')].some(
+                            t => t.getBoundingClientRect().width > el.clientWidth + 1))};
       if (o === 'auto' || o === 'scroll') scrolling.push(entry); else cut.push(entry);
     }
   }
-  // innermost offenders only: drop an element whose descendant is also listed
   const pageWide = document.documentElement.scrollWidth > window.innerWidth + 1
     ? [`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`] : [];
 
@@ -369,3 +370,20 @@ def test_every_quiz_answers_in_the_browser(browser, html_dir, http_base, mode):
         problems += [f"{rel}: {p}" for p in _answer_quizzes(browser, url)]
     assert not problems, f"{mode}: quizzes that do not answer:{_list(problems)}"
     print(f"{mode}: {count} quiz(zes) on {len(quiz_pages)} page(s) answered wrong, then right")
+
+
+def test_quiz_reads_numbers_as_readers_type_them(browser, html_dir):
+    """``quiz.js`` accepts a decimal comma, a Unicode minus, exponents and thin spaces, and
+    rejects text (the verdict then asks for a number instead of calling it wrong)."""
+    context = browser.new_context()
+    tab = context.new_page()
+    page = next(p for p in html_pages(html_dir) if p.name != "index.html")  # index.html redirects
+    tab.goto(page.resolve().as_uri(), wait_until="load")
+    cases = {"0.5": 0.5, "1,5": 1.5, "\u22122": -2, "1e-3": 0.001, "314 000": 314000, "1,234.5": 1234.5,
+             ".25": 0.25, "+3": 3}
+    got = tab.evaluate("cases => Object.keys(cases).map(k => [k, window.replearnQuiz.parseNumber(k)])", cases)
+    bad = tab.evaluate("xs => xs.map(x => Number.isNaN(window.replearnQuiz.parseNumber(x)))",
+                       ["", "abc", "1..2", "1e", "--1"])
+    context.close()
+    assert {k: v for k, v in got} == cases
+    assert all(bad), f"text that is not a number must give NaN: {bad}"
