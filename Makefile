@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
 NBVAL := $(BIN)/python -m pytest --nbval $(NOTEBOOKS) --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=1800 -p no:cacheprovider
 
-.PHONY: install npm book test test-unit test-notebooks test-browser test-slow notebooks chromium bench sweep compare clean
+.PHONY: install npm book format test test-unit test-notebooks test-browser test-slow notebooks chromium bench sweep compare clean
 
 # Create the virtual environment if missing and install the project with its test tools.
 $(STAMP): pyproject.toml
@@ -26,6 +26,12 @@ book: install npm
 	$(BIN)/replearn book-assets
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "book: open _build/html/index.html"
+
+# Format the code cells of every notebook to 88 columns (ruff format; settings in
+# pyproject.toml). Long strings and comments are not split: tests/test_notebook_format.py
+# names them.
+format: install
+	$(BIN)/ruff format book/*.ipynb
 
 # Everything: unit tests, every chapter under nbval, the book build and the browser tests.
 test: install

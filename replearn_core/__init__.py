@@ -51,6 +51,8 @@ _API = {
     "setup_notebook": ("book.notebook", "setup_notebook"), "check": ("book.notebook", "check"),
     "CheckFailed": ("book.notebook", "CheckFailed"),
     "save_results": ("book.results", "save_results"), "load_results": ("book.results", "load_results"),
+    "show_source": ("book.display", "show_source"), "quiz": ("book.display", "quiz"),
+    "table": ("book.display", "table"),
     # modules
     "config": ("config", None), "data": ("data", None), "devices": ("devices", None), "paths": ("paths", None),
     "losses": ("losses", None), "models": ("models", None), "training": ("training", None),

@@ -3,7 +3,8 @@
 Three situations, in this order of precedence:
 
 1. An environment variable names the folder (``REPLEARN_DATA``, ``REPLEARN_CACHE``,
-   ``REPLEARN_RESULTS``); tests point the library at temporary folders this way.
+   ``REPLEARN_RESULTS``, ``REPLEARN_STATIC``); tests and the margin runs point the library at
+   temporary folders this way.
 2. The package runs from a checkout of the replearn repository (``pip install -e .``, or the
    repository on ``sys.path``): data in ``<repo>/data``, checkpoints in ``<repo>/.cache``,
    results in ``<repo>/book/results``, where the book's chapters read them.
@@ -22,6 +23,7 @@ from typing import BinaryIO, Callable
 DATA_ENV = "REPLEARN_DATA"
 CACHE_ENV = "REPLEARN_CACHE"
 RESULTS_ENV = "REPLEARN_RESULTS"
+STATIC_ENV = "REPLEARN_STATIC"
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
@@ -74,7 +76,10 @@ def results_dir() -> Path:
 
 
 def static_dir() -> Path:
-    """Static files copied into the built book (``<repo>/book/_static``; the user cache outside a checkout)."""
+    """Static files copied into the built book (``$REPLEARN_STATIC``, ``<repo>/book/_static``, or the
+    user cache outside a checkout)."""
+    if os.environ.get(STATIC_ENV):
+        return Path(os.environ[STATIC_ENV])
     root = checkout_root()
     return root / "book" / "_static" if root is not None else user_cache_root() / "static"
 

@@ -27,6 +27,7 @@ COMMANDS = {
     "margins": ("margins", "run the chapters' checks over seeds, instruction sets and threads; measure margins"),
     "notebooks": ("notebooks", "re-execute chapters in place and store their outputs"),
     "student-notebooks": ("student_notebooks", "write the chapters without solutions, for students"),
+    "exercises-index": ("exercise_index", "write book/exercises.md, the list of every chapter's exercises"),
     "book-assets": ("book_assets", "prepare the static book's offline assets (run by make book)"),
     "explorer-bench": ("explorer_bench", "time the latent explorers in headless Chromium"),
 }

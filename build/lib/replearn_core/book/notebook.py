@@ -38,21 +38,16 @@ class CheckFailed(AssertionError):
 
 def setup_notebook(seed: int = 0) -> torch.device:
     """Fix threads (``$REPLEARN_NUM_THREADS``), seeds (``seed`` plus ``$REPLEARN_SEED_OFFSET``) and
-    the figure style; return the device to use (``$REPLEARN_DEVICE``, else the best available)."""
-    import matplotlib
+    the figure style; return the device to use (``$REPLEARN_DEVICE``, else the best available).
+
+    Figures: :func:`replearn_core.book.display.configure_figures` (HiDPI PNGs, SVG for figures
+    marked with ``vector``, fonts no smaller than the book's footnotes).
+    """
+    from .display import configure_figures
 
     set_threads()
     seed_everything(seed + seed_offset())
-    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.max_open_warning": 0,
-                                "axes.titlesize": 10, "axes.labelsize": 9})
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        if ip is not None:
-            ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
-    except ImportError:  # pragma: no cover - outside IPython
-        pass
+    configure_figures()
     return pick_device()
 
 
