@@ -121,7 +121,8 @@ def plot_mean_std(curves: dict, xlabel: str, ylabel: str, title: str | None = No
 
 
 def plot_train_test_curves(curves, labels: Sequence[str] | None = None, ax=None, title: str | None = None,
-                           ylim: tuple[float, float] | None = None, ylabel: str = "reconstruction BCE (nats per image)"):
+                           ylim: tuple[float, float] | None = None,
+                           ylabel: str = "reconstruction BCE (nats per image)"):
     """Training (dashed) and test (solid) loss against epochs, one colour per configuration.
 
     ``curves``: a DataFrame with columns ``label``, ``seed``, ``epoch``, ``train_bce`` and
@@ -162,7 +163,8 @@ def plot_train_test_curves(curves, labels: Sequence[str] | None = None, ax=None,
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, fontsize=8, ncol=2)
+    # below the axes: a rising test curve would run under a legend drawn inside them
+    ax.legend(handles=handles, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     return ax
 
 
