@@ -82,6 +82,7 @@ bench: install
 
 sweep: install
 	$(BIN)/replearn sweep sparse --seeds 3 --epochs 6 --train-subset 20000
+	$(BIN)/replearn sweep generalisation
 
 compare: install
 	$(BIN)/replearn compare --scale full --seeds 3

@@ -3,6 +3,7 @@
     replearn train vae_20d                       # train a book model (torchrun for data parallelism)
     replearn compare --scale full --seeds 3      # every model on the same measurements
     replearn sweep sparse --seeds 5 --epochs 20  # the sparse autoencoder's hyper-parameter tables
+    replearn sweep generalisation                # its penalties where the plain autoencoder overfits
     replearn bench --device cuda                 # training speed against pytorch/examples' loops
     replearn notebooks book/06_vae.ipynb         # re-execute chapters and store their outputs
 
@@ -20,7 +21,7 @@ import sys
 COMMANDS = {
     "train": ("train", "train a book model, on one process or data-parallel under torchrun"),
     "compare": ("compare", "measure every book model the same way (book or full scale, several seeds)"),
-    "sweep": ("sweep", "the sparse autoencoder's hyper-parameter sweep (report figures 11-13)"),
+    "sweep": ("sweep", "the sparse autoencoder's sweep and generalisation experiment (report 3.4-3.5)"),
     "dcgan-long": ("dcgan_long", "train the chapter's DCGAN longer and record its sample quality"),
     "aae-search": ("aae_search", "the search for AAE settings that match the prior (chapter 08)"),
     "bench": ("bench", "training speed: pytorch/examples' loops against fit, with the matrix-work floor"),

@@ -207,3 +207,118 @@ def test_tiny_sweep_runs_and_round_trips_through_csv(tmp_path):
     assert (tmp_path / "sparse_rho.csv").exists()
     with pytest.raises(ValueError, match="seeds"):
         sweep.run_sparse_sweep(seeds=0)
+
+
+# --- the generalisation experiment (report 3.5) ------------------------------------------------
+
+def _tiny_generalisation(seeds=2, eval_every=2):
+    configs = {k: sweep.GENERALISATION_CONFIGS[k] for k in ("no penalty", "KL + L2 (report)")}
+    return sweep.run_generalisation_experiment(64, 128, epochs=3, seeds=seeds, eval_every=eval_every,
+                                               configs=configs, device="cpu", progress=False)
+
+
+def test_generalisation_experiment_curves_and_summary():
+    curves, summary = _tiny_generalisation()
+    assert list(curves.columns) == ["label", "seed", "epoch", "train_bce", "test_bce", "gap"]
+    # epochs 2 (every 2nd) and 3 (the last) for 2 configurations x 2 seeds
+    assert len(curves) == 2 * 2 * 2 and sorted(set(curves["epoch"])) == [2, 3]
+    assert (curves["gap"] - (curves["test_bce"] - curves["train_bce"])).abs().max() < 1e-9
+    assert curves["train_bce"].between(20, 544).all() and curves["test_bce"].between(20, 544).all()
+    assert list(summary["label"]) == ["no penalty", "KL + L2 (report)"]
+    assert (summary["n"] == 2).all() and (summary["epoch"] == 3).all()
+    final = curves[(curves["epoch"] == 3) & (curves["label"] == "no penalty")]
+    row = summary.set_index("label").loc["no penalty"]
+    assert row["gap_mean"] == pytest.approx(final["gap"].mean())
+    assert row["gap_std"] == pytest.approx(final["gap"].std())
+    assert row["test_mean"] == pytest.approx(final["test_bce"].mean())
+    assert (summary["best_test_mean"] <= summary["test_mean"] + 1e-9).all() and (summary["rise_mean"] >= 0).all()
+
+
+def test_generalisation_experiment_is_deterministic_given_the_seeds():
+    a, _ = _tiny_generalisation()
+    b, _ = _tiny_generalisation()
+    pd.testing.assert_frame_equal(a, b)
+    one, _ = _tiny_generalisation(seeds=[1])
+    seed1 = a[a["seed"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, seed1)  # a run depends on its own seed only
+    assert a.loc[a["seed"] == 0, "test_bce"].tolist() != seed1["test_bce"].tolist()
+
+
+def test_generalisation_summary_and_verdicts_by_hand():
+    rows = []
+    # "plain": gaps 10 and 12 at epoch 2, test 100 and 104 (its best were 98 and 104)
+    for seed, (tr1, te1, tr2, te2) in enumerate([(95, 98, 90, 100), (96, 105, 92, 104)]):
+        rows += [dict(label="plain", seed=seed, epoch=1, train_bce=tr1, test_bce=te1, gap=te1 - tr1),
+                 dict(label="plain", seed=seed, epoch=2, train_bce=tr2, test_bce=te2, gap=te2 - tr2)]
+    # "penalised": gaps 5 and 5.2, test 95 and 95.4
+    for seed, (tr, te) in enumerate([(90, 95), (90.2, 95.4)]):
+        rows.append(dict(label="penalised", seed=seed, epoch=2, train_bce=tr, test_bce=te, gap=te - tr))
+    summary = sweep.generalisation_summary(pd.DataFrame(rows)).set_index("label")
+    assert summary.loc["plain", "gap_mean"] == pytest.approx(11.0)
+    assert summary.loc["plain", "gap_std"] == pytest.approx(math.sqrt(2.0))
+    assert summary.loc["plain", "best_test_mean"] == pytest.approx(101.0)
+    assert summary.loc["plain", "rise_mean"] == pytest.approx(1.0)  # (100 - 98 + 104 - 104) / 2
+    assert summary.loc["penalised", "rise_mean"] == pytest.approx(0.0)
+    verdicts = sweep.generalisation_verdicts(summary.reset_index(), reference="plain").set_index("label")
+    assert verdicts.loc["penalised", "gap reduction"] == pytest.approx(11.0 - 5.1)
+    # gap: 5.9 > 2 * sqrt(2/2 + 0.02/2) = 2.01; test: 6.8 > 2 * sqrt(8/2 + 0.08/2) = 4.02
+    assert verdicts.loc["penalised", "gap verdict"] == "supported"
+    assert verdicts.loc["penalised", "test verdict"] == "supported"
+    # best test: 101 - 95.2 = 5.8 < 2 * sqrt(18/2 + 0.08/2) = 6.01
+    assert verdicts.loc["penalised", "best test verdict"] == "not supported: within the seed spread"
+    estimates = sweep.generalisation_estimates(summary.reset_index(), sparse="penalised", plain="plain")
+    assert estimates["sparse"].mean == pytest.approx(5.1) and estimates["plain"].n == 2
+    with pytest.raises(ValueError, match="reference"):
+        sweep.generalisation_verdicts(summary.reset_index(), reference="missing")
+
+
+@pytest.mark.parametrize("changes, field", [({"seeds": 0}, "seeds"), ({"seeds": [0, 0]}, "seeds"),
+                                            ({"eval_every": 0}, "eval_every"), ({"epochs": 0}, "epochs"),
+                                            ({"configs": {}}, "configs"),
+                                            ({"configs": {"ae": AutoencoderConfig()}}, "configs")])
+def test_generalisation_experiment_rejects_invalid_settings(changes, field):
+    x = torch.rand(8, 784)
+    kwargs = dict(configs={"plain": sweep.GENERALISATION_CONFIGS["no penalty"]}, epochs=1, seeds=1, progress=False)
+    kwargs.update(changes)
+    configs = kwargs.pop("configs")
+    with pytest.raises(ValueError, match=field):
+        sweep.generalisation_experiment(configs, x, x, **kwargs)
+
+
+def test_generalisation_configs_are_the_four_penalty_settings():
+    c = sweep.GENERALISATION_CONFIGS
+    assert (c["no penalty"].sparsity_weight, c["no penalty"].weight_decay) == (0.0, 0.0)
+    assert (c["KL + L2 (report)"].sparsity_weight, c["KL + L2 (report)"].weight_decay) == (2.0, pytest.approx(0.003))
+    assert (c["KL only"].sparsity_weight, c["KL only"].weight_decay) == (2.0, 0.0)
+    assert (c["L2 only"].sparsity_weight, c["L2 only"].weight_decay) == (0.0, pytest.approx(0.003))
+    assert all(cfg.latent_dim == 196 and cfg.sparsity_target == 0.2 for cfg in c.values())
+
+
+def test_sweep_generalisation_command_writes_both_csvs_with_provenance(tmp_path, capsys):
+    from replearn_tools.sweep import main
+
+    argv = ["generalisation", "--live", "--epochs", "2", "--seeds", "2", "--train-size", "64", "--test-size", "64",
+            "--eval-every", "1", "--device", "cpu", "--out-dir", str(tmp_path)]
+    assert main(argv) == 0
+    header, curves, summary = sweep.load_generalisation_results(tmp_path)
+    assert header["command"].startswith("replearn sweep generalisation") and "device" in header and "commit" in header
+    assert "64 MNIST training images" in header["setup"] and "lr 0.01" in header["setup"]
+    assert len(curves) == 4 * 2 * 2 and list(summary["label"]) == list(sweep.GENERALISATION_CONFIGS)
+    assert "gap verdict" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["sparse", "--lr", "0.1"])
+
+
+def test_plot_train_test_curves_draws_two_lines_per_configuration():
+    import matplotlib.pyplot as plt
+
+    rows = [dict(label=label, seed=s, epoch=e, train_bce=50.0 + e, test_bce=60.0 + e + s)
+            for label in ("a", "b") for s in (0, 1) for e in (1, 2, 3)]
+    curves = pd.DataFrame(rows)
+    ax = rl.plots.plot_train_test_curves(curves, labels=["b"])
+    assert len(ax.lines) == 2
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([61.5, 62.5, 63.5])  # test, mean over the seeds
+    assert list(ax.lines[1].get_ydata()) == pytest.approx([51.0, 52.0, 53.0])  # train
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="labels"):
+        rl.plots.plot_train_test_curves(curves, labels=["c"])

@@ -1,4 +1,7 @@
-"""Hyper-parameter sweeps behind the book's tables (report 3.4, figures 11-13).
+"""Hyper-parameter sweeps behind the book's tables (report 3.4, figures 11-13), and the
+generalisation experiment (report 3.5): the penalties compared where the plain autoencoder
+overfits (:func:`generalisation_experiment`; ``replearn sweep generalisation`` for the full
+version, :data:`LIVE_GENERALISATION` for the chapter's).
 
 Full scale, written to ``book/results/`` with a provenance header (command, commit, device,
 date)::
@@ -313,3 +316,244 @@ def write_sparse_tables(runs, header: dict[str, str], folder: Path | None = None
                                 "(grid runs only; mean and sample std over seeds)")
     for f in FACTORS:
         write_csv_with_header(paths[f], header, sparse_table(runs, f, defaults).round(4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Generalisation: the penalties where the plain autoencoder overfits (report 3.5)
+#
+# At the book's scale (thousands of images, a few epochs) no model overfits: train and test
+# reconstruction losses fall together, and "generalises better" cannot be decided. On a few
+# hundred images trained for many epochs the unpenalised 784-196-784 autoencoder does overfit:
+# its training loss keeps falling while its test loss passes a minimum and rises again. There the
+# four configurations below are compared on the same images, epochs and seeds.
+
+#: no penalty, the report's penalty (KL sparsity + L2 at rho 0.2, beta 2, alpha 0.3) and each part alone
+GENERALISATION_CONFIGS: dict[str, SparseAutoencoderConfig] = {
+    "no penalty": sparse_config(0.2, 0.0, 0.0),
+    "KL + L2 (report)": sparse_config(0.2, 2.0, 0.3),
+    "KL only": sparse_config(0.2, 2.0, 0.0),
+    "L2 only": sparse_config(0.2, 0.0, 0.3),
+}
+#: the configuration every other is compared with
+GENERALISATION_REFERENCE = "no penalty"
+#: Adam at a higher rate and on smaller batches than the sweep's (3e-3, 128), which reaches the same
+#: overfitting for about a third of the computation: in pilot runs on 500 images (seed 0) the
+#: plain model's test loss bottomed out after 50 epochs (800 steps, 26k images processed) at 1e-2
+#: and batch 32, after 140 (70k images) at 3e-3 and batch 32 and after 120 (60k images) at 1e-2
+#: and batch 128, at 81-83 nats in each case
+GENERALISATION_LR = 1e-2
+GENERALISATION_BATCH = 32
+GENERALISATION_LOSS_UNIT = ("reconstruction loss (the BCE term, without penalties) in eval mode: binary "
+                            "cross-entropy summed over the 784 pixels, mean over images (nats per image)")
+
+#: what chapter 5 runs live: the first 300 training images, the first 2,000 test images; 12 runs
+#: of 800 steps, about 60 s of one CPU core
+LIVE_GENERALISATION = {"train_size": 300, "test_size": 2000, "epochs": 80, "seeds": 3, "eval_every": 8}
+#: ``replearn sweep generalisation``: the same regime, longer (the plain model's test loss rises
+#: some 15 nats past its minimum), more seeds, all 10,000 test images; about 7.5 minutes on one CPU core
+FULL_GENERALISATION = {"train_size": 300, "test_size": 10_000, "epochs": 300, "seeds": 5, "eval_every": 5}
+
+
+class _TrainTestCurve(Callback):
+    """Reconstruction loss on the training and the test images every ``every`` epochs and at the last."""
+
+    def __init__(self, x_train: torch.Tensor, x_test: torch.Tensor, every: int, last: int):
+        self.x_train, self.x_test, self.every, self.last = x_train, x_test, every, last
+        self.rows: list[tuple[int, float, float]] = []
+
+    def on_epoch_end(self, epoch, model, history) -> None:
+        if epoch % self.every == 0 or epoch == self.last:
+            self.rows.append((epoch, reconstruction_nll(model, self.x_train), reconstruction_nll(model, self.x_test)))
+            model.train()
+
+
+def _seed_list(seeds) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
+        return list(range(seeds))
+    seeds = list(seeds)
+    integers = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    if not seeds or not integers or len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds: must be a positive integer or a list of distinct integers, got {seeds!r}")
+    return seeds
+
+
+def generalisation_experiment(configs: dict[str, SparseAutoencoderConfig], train_images: torch.Tensor,
+                              test_images: torch.Tensor, *, epochs: int, seeds=3, eval_every: int = 1,
+                              lr: float = GENERALISATION_LR, batch_size: int = GENERALISATION_BATCH,
+                              progress: bool = True):
+    """Train each configuration on ``train_images`` for every seed; return (curves, summary) DataFrames.
+
+    Every run starts from ``seed`` (initialisation and batch order), so the configurations see
+    the same images in the same order and the result is reproducible. ``seeds``: a count
+    (seeds 0, 1, ...) or a list of seeds. Every ``eval_every`` epochs and after the last, the
+    model is scored in eval mode on all ``train_images`` and all ``test_images`` by the
+    reconstruction loss alone (:data:`GENERALISATION_LOSS_UNIT`): the penalties are what is
+    being compared, so they are not counted in the score.
+
+    * ``curves``: one row per (label, seed, scored epoch): ``train_bce``, ``test_bce`` and
+      ``gap = test_bce - train_bce``;
+    * ``summary``: :func:`generalisation_summary` of the curves.
+
+    The device is that of the images; the training devices differ in their last digits only.
+    """
+    import pandas as pd
+
+    if not configs:
+        raise ValueError("configs: give at least one configuration, {label: SparseAutoencoderConfig}")
+    bad = [k for k, c in configs.items() if not isinstance(c, SparseAutoencoderConfig)]
+    if bad:
+        raise ValueError(f"configs: {bad} are not SparseAutoencoderConfig instances")
+    for name, value in (("epochs", epochs), ("eval_every", eval_every), ("batch_size", batch_size)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    if train_images.device != test_images.device:
+        raise ValueError(f"test_images: must be on the device of train_images ({train_images.device}), "
+                         f"got {test_images.device}")
+    seed_list = _seed_list(seeds)
+    rows = []
+    bar = tqdm(total=len(configs) * len(seed_list), desc="generalisation", disable=not progress)
+    try:
+        for label, config in configs.items():
+            for seed in seed_list:
+                bar.set_postfix_str(f"{label}, seed {seed}")
+                seed_everything(seed)
+                model = build_model(config).to(train_images.device)
+                batches = DeviceBatches(train_images, batch_size=batch_size, shuffle=True, seed=seed)
+                curve = _TrainTestCurve(train_images, test_images, eval_every, epochs)
+                train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+                fit(model, batches, train, progress=False, callbacks=[curve])
+                rows.extend({"label": label, "seed": seed, "epoch": e, "train_bce": tr, "test_bce": te,
+                             "gap": te - tr} for e, tr, te in curve.rows)
+                bar.update(1)
+    finally:
+        bar.close()
+    curves = pd.DataFrame(rows, columns=["label", "seed", "epoch", "train_bce", "test_bce", "gap"])
+    return curves, generalisation_summary(curves)
+
+
+def generalisation_summary(curves):
+    """Per configuration, mean and sample std over seeds of the scores at the last scored epoch.
+
+    Columns: ``label`` (in the order of the curves), ``n`` seeds, ``epoch`` (the last), and
+    ``_mean`` / ``_std`` of ``gap`` (test minus train), ``test`` and ``train`` (the losses at
+    the last epoch), ``best_test`` (each run's lowest test loss along its curve: what early
+    stopping on the test set would give, an optimistic bound) and ``rise`` (last minus lowest
+    test loss: how far the run has overfitted past its best point; 0 while the test loss
+    still falls).
+    """
+    import pandas as pd
+
+    if curves.empty:
+        raise ValueError("curves: no rows to summarise")
+    order = list(dict.fromkeys(curves["label"]))
+    by_run = curves.sort_values("epoch").groupby(["label", "seed"], sort=False)
+    runs = by_run.last().reset_index()[["label", "seed", "epoch", "gap", "test_bce", "train_bce"]]
+    runs = runs.rename(columns={"test_bce": "test", "train_bce": "train"})
+    runs = runs.merge(by_run["test_bce"].min().rename("best_test").reset_index(), on=["label", "seed"])
+    runs["rise"] = runs["test"] - runs["best_test"]
+    rows = []
+    for label in order:
+        sub = runs[runs["label"] == label]
+        row = {"label": label, "n": len(sub), "epoch": int(sub["epoch"].max())}
+        for column in ("gap", "test", "train", "best_test", "rise"):
+            row[f"{column}_mean"] = float(sub[column].mean())
+            row[f"{column}_std"] = float(sub[column].std()) if len(sub) > 1 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def generalisation_verdicts(summary, reference: str = GENERALISATION_REFERENCE):
+    """Does each configuration lower the gap, the test loss and the best test loss below ``reference``'s?
+
+    One row per other configuration: for each measure, its mean +- std, the reference's, the
+    reduction (reference minus it; positive: better) and the verdict of
+    :func:`replearn_core.book.compare.verdict` ("supported" only when the reduction exceeds
+    twice its standard error over the seeds).
+    """
+    import pandas as pd
+
+    from .compare import Estimate, verdict
+
+    table = summary.set_index("label")
+    if reference not in table.index:
+        raise ValueError(f"reference: {reference!r} is not a label of the summary {list(table.index)}")
+
+    def est(label, column):
+        return Estimate(float(table.loc[label, f"{column}_mean"]), float(table.loc[label, f"{column}_std"]),
+                        int(table.loc[label, "n"]))
+
+    rows = []
+    for label in table.index:
+        if label == reference:
+            continue
+        row = {"label": label}
+        for column, name in (("gap", "gap"), ("test", "test"), ("best_test", "best test")):
+            a, b = est(label, column), est(reference, column)
+            row[name] = str(a)
+            row[f"{name}, {reference}"] = str(b)
+            row[f"{name} reduction"] = b.mean - a.mean
+            row[f"{name} verdict"] = verdict(a, b, claim_a_greater=False)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def generalisation_estimates(summary, sparse: str = "KL + L2 (report)", plain: str = GENERALISATION_REFERENCE,
+                             column: str = "gap") -> dict:
+    """``{"sparse": Estimate, "plain": Estimate}`` of ``column`` (default: the gap), the form that
+    :func:`replearn_core.book.compare.report_claims` takes as ``generalisation``."""
+    from .compare import Estimate
+
+    table = summary.set_index("label")
+    missing = [k for k in (sparse, plain) if k not in table.index]
+    if missing:
+        raise ValueError(f"sparse, plain: {missing} not among the summary's labels {list(table.index)}")
+    return {key: Estimate(float(table.loc[label, f"{column}_mean"]), float(table.loc[label, f"{column}_std"]),
+                          int(table.loc[label, "n"]))
+            for key, label in (("sparse", sparse), ("plain", plain))}
+
+
+def run_generalisation_experiment(train_size: int, test_size: int, epochs: int, seeds=3, eval_every: int = 1,
+                                  configs: dict[str, SparseAutoencoderConfig] | None = None,
+                                  device: torch.device | str | None = None, lr: float = GENERALISATION_LR,
+                                  batch_size: int = GENERALISATION_BATCH, progress: bool = True):
+    """:func:`generalisation_experiment` on the first ``train_size`` MNIST training images and the
+    first ``test_size`` test images (default configurations: :data:`GENERALISATION_CONFIGS`)::
+
+        curves, summary = rl.sweeps.run_generalisation_experiment(**rl.sweeps.LIVE_GENERALISATION, device=device)
+    """
+    for name, value, most in (("train_size", train_size, 60_000), ("test_size", test_size, 10_000)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most):
+            raise ValueError(f"{name}: must be an integer from 1 to {most:,}, got {value!r}")
+    device = pick_device(device)
+    x_train, _ = mnist_tensors("train", device, subset=train_size)
+    x_test, _ = mnist_tensors("test", device, subset=test_size)
+    return generalisation_experiment(GENERALISATION_CONFIGS if configs is None else configs, x_train, x_test,
+                                     epochs=epochs, seeds=seeds, eval_every=eval_every, lr=lr,
+                                     batch_size=batch_size, progress=progress)
+
+
+def generalisation_result_paths(folder: Path | None = None) -> dict[str, Path]:
+    folder = results_dir() if folder is None else Path(folder)
+    return {"curves": folder / "sparse_generalisation.csv", "summary": folder / "sparse_generalisation_summary.csv"}
+
+
+def write_generalisation_results(curves, summary, header: dict[str, str],
+                                 folder: Path | None = None) -> dict[str, Path]:
+    """Write the per-epoch curves and the summary as CSV files with the provenance ``header``."""
+    paths = generalisation_result_paths(folder)
+    write_csv_with_header(paths["curves"], header, curves)
+    write_csv_with_header(paths["summary"], dict(header, table="derived from sparse_generalisation.csv by "
+                                                 "replearn_core.book.sweeps.generalisation_summary"), summary)
+    return paths
+
+
+def load_generalisation_results(folder: Path | None = None):
+    """The committed full-scale experiment: (header dict, curves DataFrame, summary DataFrame)."""
+    paths = generalisation_result_paths(folder)
+    if not paths["curves"].exists():
+        raise FileNotFoundError(f"{paths['curves']} not found; run `replearn sweep generalisation` first")
+    header, curves = read_csv_with_header(paths["curves"])
+    _, summary = read_csv_with_header(paths["summary"])
+    return header, curves, summary

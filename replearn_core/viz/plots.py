@@ -138,6 +138,54 @@ def plot_mean_std(curves: dict, xlabel: str, ylabel: str, title: str | None = No
     return finish_axes(ax, xlabel, ylabel, title)
 
 
+def plot_train_test_curves(curves, labels: Sequence[str] | None = None, ax=None, title: str | None = None,
+                           ylim: tuple[float, float] | None = None,
+                           ylabel: str = "reconstruction BCE (nats per image)"):
+    """Training (dashed) and test (solid) loss against epochs, one colour per configuration.
+
+    ``curves``: a DataFrame with columns ``label``, ``seed``, ``epoch``, ``train_bce`` and
+    ``test_bce`` (e.g. from :func:`replearn_core.book.sweeps.generalisation_experiment`); each
+    line is the mean over seeds with a +-1 std band. ``labels`` picks and orders the
+    configurations (default: all, in their order of appearance). The space between a
+    configuration's two lines is its generalisation gap.
+    """
+    from matplotlib.lines import Line2D
+
+    missing = {"label", "seed", "epoch", "train_bce", "test_bce"} - set(curves.columns)
+    if missing:
+        raise ValueError(f"curves: missing column(s) {sorted(missing)}")
+    labels = list(dict.fromkeys(curves["label"])) if labels is None else list(labels)
+    unknown = [label for label in labels if label not in set(curves["label"])]
+    if unknown:
+        raise ValueError(f"labels: {unknown} not in the curves' labels {sorted(set(curves['label']))}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    handles = []
+    for i, label in enumerate(labels):
+        stats = curves[curves["label"] == label].groupby("epoch")[["train_bce", "test_bce"]].agg(["mean", "std"])
+        epochs = stats.index.to_numpy(dtype=float)
+        color = f"C{i % 10}"
+        for column, style in (("test_bce", "-"), ("train_bce", "--")):
+            mean = stats[(column, "mean")].to_numpy(dtype=float)
+            std = np.nan_to_num(stats[(column, "std")].to_numpy(dtype=float))
+            ax.plot(epochs, mean, style, color=color, linewidth=1.6)
+            ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        n = curves.loc[curves["label"] == label, "seed"].nunique()
+        handles.append(Line2D([], [], color=color, linewidth=3, label=f"{label} ({n} seeds)"))
+    handles += [Line2D([], [], color="0.3", linestyle="-", label="test"),
+                Line2D([], [], color="0.3", linestyle="--", label="train")]
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    # below the axes: a rising test curve would run under a legend drawn inside them
+    ax.legend(handles=handles, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    return ax
+
+
 def plot_histograms(series: dict, bins, xlabel: str, ylabel: str = "count", title: str | None = None, ax=None,
                     vlines: dict | None = None, logy: bool = False):
     """Overlaid histograms of named value sets; ``vlines`` maps a label to an x position to mark."""
