@@ -15,7 +15,7 @@ from typing import Any
 
 # Bump when the checkpoint layout or the training semantics change, so that old
 # cached checkpoints are not silently reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 
 def require(condition: bool, field: str, message: str) -> None:

@@ -27,6 +27,8 @@ def benchmark_table(records: list[dict]):
     rows = []
     for rec in records:
         for model, r in rec["results"].items():
+            if model == "placement":  # benchmarks/epoch_times.py's placement comparison, not a loop
+                continue
             loops = [("pytorch/examples", "naive"), ("replearn fit (float32)", "replearn")]
             if "fast_epoch_s" in r:
                 loops.append((f"replearn fit ({_options_text(r)})", "fast"))

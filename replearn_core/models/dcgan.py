@@ -341,10 +341,12 @@ class DCGAN(GenerativeModel):
     def after_optimizer_step(self, phase: str) -> None:
         if phase == "generator" and self.generator_ema is not None:
             decay = self.config.generator_ema
-            for avg, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-                avg.lerp_(p, 1 - decay)
-            for avg, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-                avg.copy_(b)  # BatchNorm's running statistics are already averages
+            # one call for all tensors instead of a Python loop of lerp_ (bitwise the same; on a
+            # GPU one kernel launch instead of one per tensor)
+            torch._foreach_lerp_(list(self.generator_ema.parameters()),
+                                 list(self.generator.parameters()), 1 - decay)
+            # BatchNorm's running statistics are already averages
+            torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
 
     # -- sampling ---------------------------------------------------------------------------------
 
