@@ -489,6 +489,207 @@ def _replearn_generate(model):
     return generate
 
 
+# ---------------------------------------------------------------------------------------------
+# The matrix-work floor: what an epoch would take if it did nothing but its matrix products
+
+#: the ops whose time is "matrix work": matrix products and convolutions, forward and backward
+_MATRIX_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "convolution_backward")
+
+
+def _tensor_meta(value):
+    """A hashable description of an op argument: tensors become (shape, strides, dtype, device)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype, str(value.device))
+    if isinstance(value, list):
+        return ("list", tuple(_tensor_meta(v) for v in value))
+    if isinstance(value, tuple):
+        return tuple(_tensor_meta(v) for v in value)
+    return value
+
+
+def _materialize(meta, dtype: torch.dtype, gen: torch.Generator):
+    """Random tensors laid out like the recorded ones; floating ones in ``dtype``."""
+    if isinstance(meta, tuple) and meta and meta[0] == "tensor":
+        _, shape, stride, dt, device = meta
+        dt = dtype if dt.is_floating_point else dt
+        t = torch.empty_strided(shape, stride, dtype=dt, device=device)
+        if dt.is_floating_point:  # fill the whole storage: a strided view may not cover it
+            flat = t.as_strided((t.untyped_storage().nbytes() // t.element_size(),), (1,))
+            flat.copy_(torch.randn(flat.shape, generator=gen).to(dt))
+        return t
+    if isinstance(meta, tuple) and meta and meta[0] == "list":
+        return [_materialize(v, dtype, gen) for v in meta[1]]
+    if isinstance(meta, tuple):
+        return tuple(_materialize(v, dtype, gen) for v in meta)
+    return meta
+
+
+def record_matrix_ops(step) -> dict:
+    """The matrix ops one call of ``step()`` runs, forward and backward: ``{op key: count}``.
+
+    A ``TorchDispatchMode`` sees every aten op below autograd, so the backward's products (the
+    gradients of inputs and of weights, only those autograd needs) are recorded at their real
+    shapes and strides.
+    """
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    wanted = {getattr(torch.ops.aten, name).default for name in _MATRIX_OPS}
+    calls: Counter = Counter()
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in wanted:
+                calls[(func, _tensor_meta(args), tuple(sorted((k, _tensor_meta(v)) for k, v in kwargs.items())))] += 1
+            return func(*args, **kwargs)
+
+    with Recorder():
+        step()
+    return dict(calls)
+
+
+def time_matrix_op(key, dtype: torch.dtype = torch.float32, min_seconds: float = 0.05,
+                   rounds: int = 5) -> tuple[float, int]:
+    """(seconds per call, FLOPs) of a recorded op replayed alone on random operands in ``dtype``.
+
+    The fastest of ``rounds`` rounds of at least ``min_seconds`` each: the operands stay in cache,
+    so this is the best the machine's kernels do at that shape, a floor for the op in a training step.
+    """
+    from torch.utils.flop_counter import flop_registry
+
+    func, margs, mkwargs = key
+    gen = torch.Generator().manual_seed(0)
+    args = _materialize(margs, dtype, gen)
+    kwargs = {k: _materialize(v, dtype, gen) for k, v in mkwargs}
+    device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+    out = func(*args, **kwargs)
+    flops = int(flop_registry[func._overloadpacket](*args, **kwargs, out_val=out))
+    synchronize(device)
+    t = time.perf_counter()
+    func(*args, **kwargs)
+    synchronize(device)
+    once = time.perf_counter() - t
+    reps = max(1, int(min_seconds / max(once, 1e-7)))
+    rounds = rounds if once < 0.2 else 1  # a very slow kernel (bfloat16 without hardware support)
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(reps):
+            func(*args, **kwargs)
+        synchronize(device)
+        best = min(best, (time.perf_counter() - t) / reps)
+    return best, flops
+
+
+def describe_matrix_op(key) -> str:
+    """e.g. ``addmm 400 x 128x784 x 784x400`` or ``convolution_backward[dx,dw] ...``."""
+    func, margs, _ = key
+    name = func._overloadpacket.__name__
+    shapes = [m[1] for m in margs if isinstance(m, tuple) and m and m[0] == "tensor"]
+    if name == "convolution_backward":
+        mask = margs[-1][1] if margs[-1][0] == "list" else margs[-1]
+        name += "[" + ",".join(w for w, needed in zip(("dx", "dw", "db"), mask) if needed) + "]"
+        if margs[7]:
+            name += " transposed"
+    elif name == "convolution" and margs[6]:
+        name += " transposed"
+    return f"{name} " + " x ".join("x".join(map(str, s)) for s in shapes)
+
+
+def training_step(model, batch: tuple[torch.Tensor, ...], optimizers: dict) -> callable:
+    """One optimisation step of ``model`` on ``batch`` as ``fit`` runs it (every phase: zero_grad,
+    forward, backward into the phase's parameters, optimizer step)."""
+    def step():
+        for phase in model.phases:
+            opt = optimizers[phase]
+            opt.zero_grad(set_to_none=True)
+            out = model(*batch, phase=phase)
+            params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+            out.loss.backward(inputs=params if len(model.phases) > 1 else None)
+            opt.step()
+    return step
+
+
+def matrix_floor(step, steps_per_epoch: int, dtypes=("float32", "bfloat16"), warmup: int = 2) -> dict:
+    """The matrix-work floor of an epoch of ``steps_per_epoch`` calls of ``step()``, per dtype.
+
+    Every matrix op one step runs (:func:`record_matrix_ops`) is timed alone at its shape
+    (:func:`time_matrix_op`) in float32 and in bfloat16; the floor is the sum over the step's ops
+    times the steps of an epoch: what the epoch would take if it did nothing else, on this machine
+    and thread count. Returns ``epoch_gflop``, ``floor_s`` and ``gflops`` (the effective rate) per
+    dtype, and ``ops``: one row per distinct op with its count, MFLOP and time per dtype.
+    A dtype whose kernels fail here is reported with its error instead.
+    """
+    for _ in range(warmup):
+        step()
+    calls = record_matrix_ops(step)
+    rows, totals, errors = [], {d: 0.0 for d in dtypes}, {}
+    flops_step = 0
+    for key, count in calls.items():
+        row = {"op": describe_matrix_op(key), "count": count}
+        for d in dtypes:
+            try:
+                seconds, flops = time_matrix_op(key, getattr(torch, d))
+            except Exception as exc:  # noqa: BLE001 - e.g. no kernel for this dtype on this device
+                errors[d] = f"{row['op']}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                continue
+            row["mflop"] = flops / 1e6
+            row[f"{d}_us"] = seconds * 1e6
+            row[f"{d}_gflops"] = flops / seconds / 1e9
+            totals[d] += count * seconds
+        flops_step += row.get("mflop", 0.0) * 1e6 * count
+        rows.append(row)
+    floor = {d: totals[d] * steps_per_epoch for d in dtypes if d not in errors}
+    return {"epoch_gflop": flops_step * steps_per_epoch / 1e9, "steps_per_epoch": steps_per_epoch,
+            "floor_s": floor, "gflops": {d: flops_step * steps_per_epoch / 1e9 / s for d, s in floor.items()},
+            "errors": errors, "ops": rows}
+
+
+def vae_floor(device: torch.device, batch_size: int = 128, **kwargs) -> dict:
+    """:func:`matrix_floor` of the benchmark's VAE 784-400-20 (batch 128, 469 steps per epoch)."""
+    from .config import TrainConfig
+    from .models.base import build_model
+    from .models.vae import VAEConfig
+
+    seed_everything(0)
+    model = build_model(VAEConfig(hidden=(400,), latent_dim=20)).to(device).train()
+    batch = (torch.rand(batch_size, 784, device=device), torch.zeros(batch_size, dtype=torch.long, device=device))
+    opts = model.configure_optimizers(TrainConfig(batch_size=batch_size))
+    return matrix_floor(training_step(model, batch, opts), math.ceil(60_000 / batch_size), **kwargs)
+
+
+def dcgan_floor(device: torch.device, config=None, batch_size: int = 64, **kwargs) -> dict:
+    """:func:`matrix_floor` of a DCGAN (default: the benchmark's ``DCGANConfig.pytorch_examples(64)``)."""
+    from .config import TrainConfig
+    from .models.base import build_model
+    from .models.dcgan import DCGANConfig
+
+    config = config if config is not None else DCGANConfig.pytorch_examples(64)
+    seed_everything(0)
+    model = build_model(config).to(device).train()
+    size = config.image_size
+    batch = (torch.rand(batch_size, config.image_channels, size, size, device=device),
+             torch.zeros(batch_size, dtype=torch.long, device=device))
+    opts = model.configure_optimizers(TrainConfig(batch_size=batch_size))
+    return matrix_floor(training_step(model, batch, opts), math.ceil(60_000 / batch_size), **kwargs)
+
+
+def format_floor(floor: dict) -> str:
+    """The per-op table of a :func:`matrix_floor` result."""
+    dtypes = [d for d in ("float32", "bfloat16") if d in floor["floor_s"]]
+    lines = [f"{'count':>5}  {'op':<64} {'MFLOP':>8}" + "".join(f" {d + ' us':>13} {'GFLOP/s':>8}" for d in dtypes)]
+    for r in floor["ops"]:
+        lines.append(f"{r['count']:>5}  {r['op']:<64} {r.get('mflop', 0):>8.2f}" + "".join(
+            f" {r.get(d + '_us', float('nan')):>13.1f} {r.get(d + '_gflops', float('nan')):>8.1f}" for d in dtypes))
+    lines.append(f"epoch: {floor['epoch_gflop']:.1f} GFLOP in {floor['steps_per_epoch']} steps; floor " + ", ".join(
+        f"{d} {s:.2f} s ({floor['gflops'][d]:.0f} GFLOP/s)" for d, s in floor["floor_s"].items()))
+    for d, e in floor["errors"].items():
+        lines.append(f"{d}: no floor ({e})")
+    return "\n".join(lines)
+
+
 def cpu_has_native_bfloat16() -> bool:
     """True when this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
     try:
@@ -515,13 +716,15 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
                   dcgan_iterations: int | None = None, dcgan_warmup: int = 3,
                   fit_options: list[dict] | None = None,
                   models: tuple[str, ...] = ("vae", "dcgan"), quality: bool | None = None,
-                  vae_subset: int | None = None, progress=print) -> dict:
+                  vae_subset: int | None = None, floor_dtypes: tuple[str, ...] = ("float32", "bfloat16"),
+                  progress=print) -> dict:
     """Run, for each model in ``models``, the naive loop, plain ``rl.fit`` (float32, no options)
     and ``rl.fit`` with speed options; return the measurements.
 
     ``fit_options``: sets of options of :func:`replearn_core.fit` to try in order (default:
     :func:`default_fit_options`; an empty list skips the third measurement); a set that raises is
-    recorded and the next one is tried.
+    recorded and the next one is tried. ``floor_dtypes``: the dtypes of the matrix-work floor
+    (:func:`matrix_floor`) measured for each model and reported beside its epoch times (empty: none).
     """
     fit_options = default_fit_options(device) if fit_options is None else [o for o in fit_options if o]
     quality = dcgan_iterations is None if quality is None else quality
@@ -547,6 +750,9 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
                 if r is not None and "cpu_seconds" in r:
                     row[f"{key}_cpu_seconds"] = r["cpu_seconds"]
             row["train_subset"] = vae_subset
+            if floor_dtypes:
+                progress(f"VAE: matrix-work floor ({', '.join(floor_dtypes)}) ...")
+                _add_floor(row, vae_floor(device, dtypes=tuple(floor_dtypes)))
             rows["vae"] = row
         if "dcgan" in models:
             what = (f"{dcgan_warmup} warm-up + {dcgan_iterations} timed iterations" if dcgan_iterations
@@ -573,8 +779,32 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
                 row["replearn_frechet"] = generator_frechet(_replearn_generate(plain["generator"]), device)
                 if fast is not None and "generator" in fast:
                     row["fast_frechet"] = generator_frechet(_replearn_generate(fast["generator"]), device)
+            if floor_dtypes:
+                progress(f"DCGAN 64x64: matrix-work floor ({', '.join(floor_dtypes)}) ...")
+                _add_floor(row, dcgan_floor(device, dtypes=tuple(floor_dtypes)))
             rows["dcgan"] = row
     return rows
+
+
+def _add_floor(row: dict, floor: dict) -> None:
+    """Record a :func:`matrix_floor` in a result row: the floors, and each loop's epoch / floor.
+
+    The float32 loops are compared with the float32 floor; the speed-option run with the floor of
+    its autocast dtype when it used one.
+    """
+    row["floor"] = floor
+    for dtype, seconds in floor["floor_s"].items():
+        row[f"floor_{dtype}_s"] = seconds
+    f32 = floor["floor_s"].get("float32")
+    if f32:
+        row["naive_over_floor"] = row["naive_epoch_s"] / f32
+        row["replearn_over_floor"] = row["replearn_epoch_s"] / f32
+    if "fast_epoch_s" in row:
+        amp = str(row.get("fit_options", {}).get("amp", "None"))
+        dtype = {"bfloat16": "bfloat16", "True": "bfloat16"}.get(amp, "float32")
+        if floor["floor_s"].get(dtype):
+            row["fast_floor_dtype"] = dtype
+            row["fast_over_floor"] = row["fast_epoch_s"] / floor["floor_s"][dtype]
 
 
 def _with_fallback(fn, *args, fit_options: list[dict], progress, label: str) -> dict | None:
@@ -651,6 +881,19 @@ def format_table(rows: dict) -> str:
                          f"x {r['iterations_per_epoch']} iterations per epoch)")
         for failure in r.get("fit_options_failed", []):
             lines.append(f"{'':<7} option set failed: {failure}")
+        if "floor" in r:
+            fl = r["floor"]
+            lines.append(f"{'':<7} matrix-work floor ({fl['epoch_gflop']:.0f} GFLOP per epoch, each matrix op timed "
+                         "alone at its shape on this machine): " + ", ".join(
+                             f"{d} {s:.2f} s ({fl['gflops'][d]:.0f} GFLOP/s)" for d, s in fl["floor_s"].items()))
+            ratios = [f"{name} {r[key]:.2f}x" for name, key in (("pytorch/examples", "naive_over_floor"),
+                                                               ("fit float32", "replearn_over_floor"))
+                      if key in r]
+            if "fast_over_floor" in r:
+                ratios.append(f"fit ({_options_text(r)}) {r['fast_over_floor']:.2f}x its {r['fast_floor_dtype']} floor")
+            lines.append(f"{'':<7} epoch / float32 floor: " + ", ".join(ratios))
+            for dtype, error in fl.get("errors", {}).items():
+                lines.append(f"{'':<7} no {dtype} floor: {error}")
     return "\n".join(lines)
 
 
@@ -679,6 +922,8 @@ def main(argv: list[str] | None = None) -> int:
                         "run (default: bfloat16 on a GPU and on CPUs with native bfloat16)")
     parser.add_argument("--compile", help="torch.compile mode of the speed-option run (default, reduce-overhead, "
                         "...) or 'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
+    parser.add_argument("--floor-dtypes", default="float32,bfloat16",
+                        help="dtypes of the matrix-work floor measured per model ('none': skip)")
     parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
     args = parser.parse_args(argv)
     from replearn_core.book.results import provenance
@@ -708,7 +953,8 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {load_before}", flush=True)
     rows = run_benchmark(device, vae_epochs=args.vae_epochs, dcgan_epochs=args.dcgan_epochs,
                          dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
-                         models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True))
+                         models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True),
+                         floor_dtypes=tuple(d for d in args.floor_dtypes.split(",") if d and d != "none"))
     out = args.out or results_dir() / f"bench_{device.type}.json"
     payload = {**meta, "device_type": device.type, "device_label": label, "threads": torch.get_num_threads(),
                "cpu_count": os.cpu_count(),

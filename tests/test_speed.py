@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import replearn_core as rl
+from replearn_tools import bench
 from replearn_core.config import TrainConfig
 from replearn_core.models.base import adam, build_model
 from replearn_core.models.dcgan import DCGANConfig, ConvBlock
@@ -81,6 +82,37 @@ def test_phase_restricted_backward_and_foreach_weight_average_change_no_bit():
     _manual_gan_training(twin, rl.DeviceBatches(x, torch.zeros(96), batch_size=32, seed=0), train, 3)
     for (name, a), b in zip(model.state_dict().items(), twin.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_matrix_floor_counts_every_product_of_a_linear_layer():
+    # y = x W^T + b on a batch of 16: forward addmm, weight-gradient mm; no input gradient (x is data)
+    layer = torch.nn.Linear(32, 8)
+    x = torch.randn(16, 32)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        layer(x).square().sum().backward()
+
+    floor = bench.matrix_floor(step, steps_per_epoch=10, dtypes=("float32",), warmup=1)
+    ops = sorted(r["op"].split()[0] for r in floor["ops"] for _ in range(r["count"]))
+    assert ops == ["addmm", "mm"]
+    assert floor["epoch_gflop"] == pytest.approx(10 * 2 * (2 * 16 * 32 * 8) / 1e9)
+    seconds = sum(r["count"] * r["float32_us"] for r in floor["ops"]) * 10 / 1e6
+    assert floor["floor_s"]["float32"] == pytest.approx(seconds)
+
+
+def test_gan_floor_skips_the_discriminator_weight_gradients_of_the_generator_phase():
+    torch.manual_seed(0)
+    model = build_model(TINY_GAN).train()
+    batch = (torch.rand(4, 1, 28, 28), torch.zeros(4))
+    opts = model.configure_optimizers(TrainConfig(batch_size=4))
+    calls = bench.record_matrix_ops(bench.training_step(model, batch, opts))
+    d_first = [bench.describe_matrix_op(k) for k in calls
+               if bench.describe_matrix_op(k).startswith("convolution_backward") and "4x1x28x28" in bench.describe_matrix_op(k)
+               and "transposed" not in bench.describe_matrix_op(k)]
+    # the discriminator's first convolution: weight gradients on real and fake in its own phase,
+    # only the input gradient (towards G) in the generator phase
+    assert sorted(d.split()[0] for d in d_first) == ["convolution_backward[dw,db]", "convolution_backward[dx]"]
 
 
 def test_foreach_weight_average_is_the_loop_of_lerp():
