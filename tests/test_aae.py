@@ -33,6 +33,14 @@ def _data(n=256, seed=0):
     (dict(hidden=()), "hidden"),
     (dict(disc_hidden=(16, -1)), "disc_hidden"),
     (dict(activation="gelu"), "activation"),
+    (dict(disc_steps=0), "disc_steps"),
+    (dict(gen_steps=1.5), "gen_steps"),
+    (dict(adversarial_betas=(0.5,)), "adversarial_betas"),
+    (dict(adversarial_betas=(0.5, 1.0)), "adversarial_betas"),
+    (dict(lr_schedule="cosine"), "lr_schedule"),
+    (dict(lr_decay_epoch=0), "lr_decay_epoch"),
+    (dict(lr_decay_factor=0.0), "lr_decay_factor"),
+    (dict(disc_gradient_penalty=-1.0), "disc_gradient_penalty"),
 ])
 def test_invalid_configs_name_the_field(changes, field):
     with pytest.raises(ValueError, match=field):
@@ -160,3 +168,98 @@ def test_book_models_are_registered():
         assert entry.chapter == "08_aae"
     assert BOOK_MODELS["aae_mixture_labels"].model.use_labels
     assert not BOOK_MODELS["aae_mixture"].model.use_labels
+
+
+def test_phases_repeat_the_discriminator_and_generator_steps_per_batch():
+    """disc_steps=3, gen_steps=2: fit takes 3 discriminator and 2 generator optimizer steps
+    per batch (Adam counts its steps), and each discriminator step draws new prior samples."""
+    x, y = _data(128)
+    model = rl.build_model(AAEConfig(disc_steps=3, gen_steps=2, **TINY))
+    assert model.phases == ("reconstruction", *("discriminator",) * 3, *("generator",) * 2)
+    opts = model.configure_optimizers(rl.TrainConfig(lr=1e-3))
+    assert set(opts) == {"reconstruction", "discriminator", "generator"}
+    history = rl.fit(model, rl.DeviceBatches(x, y, batch_size=32, seed=0), rl.TrainConfig(epochs=1, batch_size=32),
+                     optimizers=opts, progress=False)
+    assert len(history.steps["discriminator"]) == 4  # one logged value per batch
+    steps = {p: int(next(iter(o.state.values()))["step"]) for p, o in opts.items()}
+    assert steps == {"reconstruction": 4, "discriminator": 12, "generator": 8}
+    rl.seed_everything(0)
+    losses = [float(model(x[:32], phase="discriminator").loss.detach()) for _ in range(2)]
+    assert losses[0] != losses[1]  # a fresh prior draw per step
+
+
+def test_discriminator_codes_are_reused_only_while_the_encoder_is_unchanged():
+    x, _ = _data(32)
+    model = rl.build_model(AAEConfig(disc_steps=2, **TINY))
+    first = model._codes_for_discriminator(x)
+    assert model._codes_for_discriminator(x) is first  # same batch, same encoder: reused
+    assert model._codes_for_discriminator(x.clone()) is not first  # another batch
+    again = model._codes_for_discriminator(x)
+    opt = torch.optim.SGD(model.encoder.parameters(), lr=0.1)
+    model(x, phase="reconstruction").loss.backward()
+    opt.step()
+    fresh = model._codes_for_discriminator(x)
+    assert fresh is not again and not torch.allclose(fresh, again)
+    assert torch.allclose(fresh, model.encode(x).detach())
+
+
+@pytest.mark.parametrize("schedule, factors", [
+    ("constant", [1, 1, 1, 1]),
+    ("step", [1, 1, 0.1, 0.1]),
+    ("exponential", [1, 1, 0.5, 0.25]),
+])
+def test_learning_rate_schedule_per_epoch(schedule, factors):
+    config = AAEConfig(lr_schedule=schedule, lr_decay_epoch=3, lr_decay_factor=0.1 if schedule == "step" else 0.5,
+                       **TINY)
+    assert [config.lr_factor(epoch) for epoch in (1, 2, 3, 4)] == pytest.approx(factors)
+
+
+def test_fit_applies_the_schedule_to_every_phase():
+    """Training 3 epochs with every rate / 10 from epoch 2 on: the optimizers end at a tenth of
+    their initial rates, each phase keeping its own scale."""
+    x, y = _data(64)
+    model = rl.build_model(AAEConfig(lr_schedule="step", lr_decay_epoch=2, disc_lr_scale=0.5, gen_lr_scale=0.25,
+                                     **TINY))
+    seen = []
+
+    class Rates(rl.Callback):
+        def on_epoch_end(self, epoch, model, history):
+            seen.append({p: o.param_groups[0]["lr"] for p, o in opts.items()})
+
+    opts = model.configure_optimizers(rl.TrainConfig(lr=1e-2))
+    rl.fit(model, rl.DeviceBatches(x, y, batch_size=32, seed=0), rl.TrainConfig(epochs=3, batch_size=32, lr=1e-2),
+           optimizers=opts, callbacks=[Rates()], progress=False)
+    initial = {"reconstruction": 1e-2, "discriminator": 5e-3, "generator": 2.5e-3}
+    for epoch, factor in zip((1, 2, 3), (1.0, 0.1, 0.1)):
+        assert seen[epoch - 1] == pytest.approx({p: lr * factor for p, lr in initial.items()})
+
+
+def test_adversarial_betas_go_to_the_adversarial_optimizers_only():
+    model = rl.build_model(AAEConfig(adversarial_betas=(0.5, 0.99), **TINY))
+    opts = model.configure_optimizers(rl.TrainConfig())
+    assert opts["reconstruction"].param_groups[0]["betas"] == (0.9, 0.999)
+    assert opts["discriminator"].param_groups[0]["betas"] == (0.5, 0.99)
+    assert opts["generator"].param_groups[0]["betas"] == (0.5, 0.99)
+
+
+def test_r1_penalty_is_logged_and_adds_gamma_half_the_squared_gradient():
+    x, _ = _data(64)
+    gamma = 4.0
+    model = rl.build_model(AAEConfig(disc_gradient_penalty=gamma, **TINY))
+    rl.seed_everything(0)
+    out = model(x, phase="discriminator")
+    assert set(out.terms) == {"discriminator", "gradient_penalty"}
+    assert float(out.terms["gradient_penalty"]) > 0
+    assert float(out.loss) == pytest.approx(float(out.terms["discriminator"] + gamma / 2 * out.terms["gradient_penalty"]))
+    out.loss.backward()  # the penalty's graph reaches the discriminator's weights
+    assert all(p.grad is not None for p in model.discriminator.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())
+
+
+def test_book_aae_uses_the_validated_game():
+    from replearn_core.book.zoo import AAE_GAME, BOOK_MODELS
+
+    cfg = BOOK_MODELS["aae_gaussian"].model
+    assert (cfg.disc_steps, cfg.disc_lr_scale, cfg.gen_lr_scale, cfg.lr_schedule) == (10, 1.0, 1.0, "step")
+    assert BOOK_MODELS["aae_mixture"].model.replace(prior="gaussian") == cfg
+    assert AAE_GAME["lr_decay_epoch"] < BOOK_MODELS["aae_gaussian"].training.epochs

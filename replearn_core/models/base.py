@@ -4,9 +4,11 @@ declared capabilities.
 A model trained by :func:`replearn_core.fit` has
 
 * ``config``: its validated configuration dataclass;
-* ``phases``: the names of its training phases, one optimizer each. A plain autoencoder has
-  the single phase ``"loss"``; a GAN has ``("discriminator", "generator")``; an adversarial
-  autoencoder ``("reconstruction", "discriminator", "generator")``;
+* ``phases``: the names of its training phases, one optimizer each, in the order ``fit`` runs
+  them on every batch. A plain autoencoder has the single phase ``"loss"``; a GAN has
+  ``("discriminator", "generator")``; an adversarial autoencoder ``("reconstruction",
+  "discriminator", "generator")``. A phase named several times takes several optimizer steps
+  per batch (an AAE with ``disc_steps=3`` lists ``"discriminator"`` three times);
 * ``forward(x, y=None, phase=...)`` returning a :class:`ModelOutput`, whose ``loss`` is what
   that phase minimises and whose ``terms`` are the named scalars to log. Every model uses the
   same names for the same quantities (:data:`TERMS`);
@@ -38,6 +40,7 @@ TERMS = {
     "weight_l2": "L2 weight penalty 1/2 sum ||W||^2, before its weight",
     "discriminator": "a GAN discriminator's loss BCE(D(real), 1) + BCE(D(fake), 0) (nats)",
     "generator": "the non-saturating generator loss BCE(D(fake), 1) (nats)",
+    "gradient_penalty": "an R1 penalty E ||grad D(real)||^2 on a discriminator, before its weight",
     "d_real": "the discriminator's mean probability that real inputs are real",
     "d_fake": "the discriminator's mean probability that generated inputs are real",
     "cross_entropy": "a classifier's cross-entropy (nats per image)",
@@ -75,6 +78,10 @@ class BaseModel(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, phase: str = "loss") -> ModelOutput:
         raise NotImplementedError
+
+    def before_epoch(self, epoch: int, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Called by :func:`replearn_core.fit` before each epoch (epochs count from 1), e.g. to
+        set the learning rates of a schedule; does nothing by default."""
 
     def after_optimizer_step(self, phase: str) -> None:
         """Called by :func:`replearn_core.fit` after each optimizer step of ``phase`` (e.g. to

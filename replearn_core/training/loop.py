@@ -1,7 +1,9 @@
 """The book's one training loop, ``fit``, and its record of the losses, :class:`History`.
 
 ``fit`` trains any :class:`~replearn_core.models.base.BaseModel`: for every batch it runs the
-model's phases in order, each with its own optimizer, and records the named loss terms. Loss
+model's phases in order, each with its own optimizer (a phase listed twice steps twice), and
+records the named loss terms; before every epoch it calls the model's ``before_epoch`` (a
+learning-rate schedule). Loss
 values stay on the device and are read back once per epoch (plus a cheap finiteness check), so
 the loop does not stall a GPU with a ``.item()`` per step. Everything else that happens during
 training (recording snapshots, printing, averaging weights) is a
@@ -186,6 +188,8 @@ class _Stepper:
                         if dtype == torch.float16 else None)
 
     def __call__(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """One batch: every phase of ``model.phases`` in order (a repeated phase steps again with
+        the same optimizer; the terms of its last step are kept)."""
         terms: dict[str, torch.Tensor] = {}
         for phase in self.model.phases:
             opt = self.optimizers[phase]
@@ -306,6 +310,7 @@ def fit(model: BaseModel, batches: DeviceBatches, train: TrainConfig, *,
             for cb in callbacks:
                 cb.on_train_start(model, history)
             for epoch in range(len(history.epoch_seconds) + 1, len(history.epoch_seconds) + train.epochs + 1):
+                model.before_epoch(epoch, optimizers)
                 synchronize(device)
                 start = time.perf_counter()
                 names, table = _train_epoch(stepper, batches, epoch, step, names, callbacks, nan_check_every, bar)
