@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.bench_json is not None and "placement" in record:
+        if not args.bench_json.exists():
+            print(f"--bench-json: {args.bench_json} does not exist; placement kept in {args.out} only")
+            return 1
         bench = json.loads(args.bench_json.read_text())
         bench.setdefault("results", {})["placement"] = record["placement"] | {"date": record["date"]}
         args.bench_json.write_text(json.dumps(bench, indent=1) + "\n")

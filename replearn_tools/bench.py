@@ -647,24 +647,25 @@ def matrix_floor(step, steps_per_epoch: int, dtypes=("float32", "bfloat16"), war
             "errors": errors, "ops": rows}
 
 
-def vae_floor(device: torch.device, batch_size: int = 128, **kwargs) -> dict:
-    """:func:`matrix_floor` of the benchmark's VAE 784-400-20 (batch 128, 469 steps per epoch)."""
-    from .config import TrainConfig
-    from .models.base import build_model
-    from .models.vae import VAEConfig
+def vae_floor(device: torch.device, batch_size: int = 128, images: int = 60_000, **kwargs) -> dict:
+    """:func:`matrix_floor` of the benchmark's VAE 784-400-20 (batch 128; an epoch of ``images``
+    training images, 469 steps for all of MNIST)."""
+    from replearn_core.config import TrainConfig
+    from replearn_core.models.base import build_model
+    from replearn_core.models.vae import VAEConfig
 
     seed_everything(0)
     model = build_model(VAEConfig(hidden=(400,), latent_dim=20)).to(device).train()
     batch = (torch.rand(batch_size, 784, device=device), torch.zeros(batch_size, dtype=torch.long, device=device))
     opts = model.configure_optimizers(TrainConfig(batch_size=batch_size))
-    return matrix_floor(training_step(model, batch, opts), math.ceil(60_000 / batch_size), **kwargs)
+    return matrix_floor(training_step(model, batch, opts), math.ceil(images / batch_size), **kwargs)
 
 
 def dcgan_floor(device: torch.device, config=None, batch_size: int = 64, **kwargs) -> dict:
     """:func:`matrix_floor` of a DCGAN (default: the benchmark's ``DCGANConfig.pytorch_examples(64)``)."""
-    from .config import TrainConfig
-    from .models.base import build_model
-    from .models.dcgan import DCGANConfig
+    from replearn_core.config import TrainConfig
+    from replearn_core.models.base import build_model
+    from replearn_core.models.dcgan import DCGANConfig
 
     config = config if config is not None else DCGANConfig.pytorch_examples(64)
     seed_everything(0)
@@ -752,7 +753,7 @@ def run_benchmark(device: torch.device, *, vae_epochs: int = 4, dcgan_epochs: in
             row["train_subset"] = vae_subset
             if floor_dtypes:
                 progress(f"VAE: matrix-work floor ({', '.join(floor_dtypes)}) ...")
-                _add_floor(row, vae_floor(device, dtypes=tuple(floor_dtypes)))
+                _add_floor(row, vae_floor(device, images=vae_subset or 60_000, dtypes=tuple(floor_dtypes)))
             rows["vae"] = row
         if "dcgan" in models:
             what = (f"{dcgan_warmup} warm-up + {dcgan_iterations} timed iterations" if dcgan_iterations

@@ -290,12 +290,17 @@ def sparse_result_paths(folder: Path | None = None) -> dict[str, Path]:
 
 def load_sparse_results(folder: Path | None = None):
     """The committed full-scale sweep: (header dict, runs DataFrame, epochs DataFrame)."""
-    paths = sparse_result_paths(folder)
-    if not paths["runs"].exists():
-        raise FileNotFoundError(f"{paths['runs']} not found; run `python -m replearn_core.sweep sparse` first")
-    header, runs = read_csv_with_header(paths["runs"])
-    _, epochs = read_csv_with_header(paths["epochs"])
-    return header, runs, epochs
+    return _load_stored(sparse_result_paths(folder), "runs", "epochs", "replearn sweep sparse")
+
+
+def _load_stored(paths: dict, main: str, other: str, command: str):
+    """(header of ``paths[main]``, its DataFrame, the DataFrame of ``paths[other]``), or a
+    ``FileNotFoundError`` naming the command that writes them."""
+    if not paths[main].exists():
+        raise FileNotFoundError(f"{paths[main]} not found; run `{command}` first")
+    header, first = read_csv_with_header(paths[main])
+    _, second = read_csv_with_header(paths[other])
+    return header, first, second
 
 
 def write_sparse_results(runs, epochs, header: dict[str, str], folder: Path | None = None,
@@ -551,9 +556,5 @@ def write_generalisation_results(curves, summary, header: dict[str, str],
 
 def load_generalisation_results(folder: Path | None = None):
     """The committed full-scale experiment: (header dict, curves DataFrame, summary DataFrame)."""
-    paths = generalisation_result_paths(folder)
-    if not paths["curves"].exists():
-        raise FileNotFoundError(f"{paths['curves']} not found; run `replearn sweep generalisation` first")
-    header, curves = read_csv_with_header(paths["curves"])
-    _, summary = read_csv_with_header(paths["summary"])
-    return header, curves, summary
+    return _load_stored(generalisation_result_paths(folder), "curves", "summary",
+                        "replearn sweep generalisation")
