@@ -118,5 +118,9 @@ def test_table_json_and_figure_from_a_stored_record(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = benchmarks.plot_epoch_times(records)
-    assert fig.axes[0].get_yscale() == "log"
+    from replearn_core.book.display import FIGURE_RC, figure_problems
+
+    with matplotlib.rc_context(FIGURE_RC):  # the book's figure style
+        fig = benchmarks.plot_epoch_times(records)
+        assert fig.axes[0].get_yscale() == "log"
+        assert figure_problems(fig) == []  # fits the column, no text below the book's sizes

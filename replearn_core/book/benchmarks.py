@@ -53,13 +53,16 @@ LOOP_NAMES = {"naive": "pytorch/examples loop", "replearn": "replearn fit (float
 def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcgan")):
     """The report's figure 32 from stored measurements: seconds per epoch of the pytorch/examples
     loop and of replearn's ``fit`` (float32, and with the device's speed options), per model,
-    one group of bars per device labelled with the date it was measured, on a log scale."""
+    one group of bars per device labelled with the date it was measured, on a log scale.
+
+    One panel per model, stacked, so that the figure fits the book's column at its font sizes."""
     import matplotlib.pyplot as plt
 
-    from ..viz.plots import plot_grouped_bars
+    from ..viz.plots import MAX_WIDTH_IN, plot_grouped_bars
 
-    fig, axes = plt.subplots(1, len(models), figsize=(5.8 * len(models), 4.4), squeeze=False)
-    for ax, model in zip(axes[0], models):
+    fig, axes = plt.subplots(len(models), 1, figsize=(min(7.6, MAX_WIDTH_IN), 3.9 * len(models)),
+                             squeeze=False)
+    for ax, model in zip(axes[:, 0], models):
         recs = [r for r in records if model in r["results"]]
         if not recs:
             ax.set_axis_off()
@@ -69,7 +72,7 @@ def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcg
         keys = ["naive", "replearn"] + (["fast"] if any("fast_epoch_s" in r["results"][model] for r in recs) else [])
         values = {k: [r["results"][model].get(f"{k}_epoch_s", float("nan")) for r in recs] for k in keys}
         plot_grouped_bars(labels, {LOOP_NAMES[k]: values[k] for k in keys}, xlabel="",
-                          ylabel="training time per epoch (s, log scale)", ax=ax)
+                          ylabel="seconds per epoch\n(log scale)", ax=ax)
         ax.set_yscale("log")
         width = 0.8 / len(keys)
         for i, r in enumerate(recs):
@@ -79,20 +82,15 @@ def plot_epoch_times(records: list[dict], models: tuple[str, ...] = ("vae", "dcg
                 if v == v:  # not NaN
                     label = f"{v:.3g} s" + (f"\n{row['naive_epoch_s'] / v:.1f}x" if k != "naive" else "")
                     ax.annotate(label, (i + (j - (len(keys) - 1) / 2) * width, v), ha="center", va="bottom",
-                                fontsize=7.5, xytext=(0, 2), textcoords="offset points")
-            if "fast_epoch_s" in row:
-                ax.annotate(f"speed options: {_options_text(row)}", (i, 0), xycoords=("data", "axes fraction"),
-                            ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points",
-                            color="0.3")
+                                xytext=(0, 2), textcoords="offset points")
         finite = [v for vs in values.values() for v in vs if v == v]
-        ax.set_ylim(min(finite) / 5, max(finite) * 40)
-        ax.legend(fontsize=7.5, loc="upper left")
+        ax.set_ylim(min(finite) / 3, max(finite) * 60)
+        ax.legend(loc="upper left", ncol=1, frameon=False)
         arch = {"vae": "VAE 784-400-20, batch 128", "dcgan": "DCGAN 64x64, batch 64"}.get(model, model)
         extrapolated = any(r["results"][model].get("extrapolated") for r in recs)
-        ax.set_title(f"{arch}: time per epoch" + ("\n(CPU epoch extrapolated from timed iterations)"
-                                                 if extrapolated else ""))
+        ax.set_title(arch + (" (CPU epoch extrapolated)" if extrapolated else ""))
         if not any(r.get("device_type") == "cuda" for r in recs):
-            ax.text(0.98, 0.97, "GPU: no measurement\nstored yet", transform=ax.transAxes, ha="right", va="top",
-                    fontsize=8, color="0.35")
+            ax.text(0.98, 0.97, "GPU: no\nmeasurement\nstored yet", transform=ax.transAxes, ha="right",
+                    va="top", color="0.35")
     fig.tight_layout()
     return fig
