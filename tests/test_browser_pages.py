@@ -146,6 +146,9 @@ async ({intentional}) => {
   const sticking = [], scrolling = [], cut = [];
   for (const el of art.querySelectorAll('*')) {
     if (!visible(el) || el.closest('mjx-assistive-mml')) continue;
+    // MathJax's own layout inside a formula clips by design (stretchy braces, extenders);
+    // the formula itself (mjx-container) and its box are still checked.
+    if (el.parentElement && el.parentElement.closest('mjx-container')) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     let clipped = false;

@@ -193,6 +193,13 @@ def configure_figures(shell=None) -> None:
         formatters[mime].pop(Figure, None)
     formatters["image/png"].for_type(Figure, png_bundle)
     formatters["image/svg+xml"].for_type(Figure, svg_text)
+    # NumPy 2 scalars print as ``np.float64(1.5)``: glued numbers ({glue:text}`x:.1f`) would
+    # then fail to format in the book. They are shown as the plain Python number they equal.
+    import numpy as np
+
+    formatters["text/plain"].for_type(np.floating, lambda x, p, cycle: p.text(repr(float(x))))
+    formatters["text/plain"].for_type(np.integer, lambda x, p, cycle: p.text(repr(int(x))))
+    formatters["text/plain"].for_type(np.bool_, lambda x, p, cycle: p.text(repr(bool(x))))
 
 
 # --------------------------------------------------------------------------------------------
