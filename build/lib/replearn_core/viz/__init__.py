@@ -1,1 +1,0 @@
-"""Figures, diagrams, live slider panels and the static book's latent explorers."""
