@@ -1,6 +1,8 @@
 """Shared test fixtures: tests never touch the real checkpoint cache or results folder."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -92,3 +94,33 @@ def _chapter_with_exercises():
 @pytest.fixture
 def chapter_with_exercises():
     return _chapter_with_exercises()
+
+
+# The browser tests' shared fixtures (tests/test_browser*.py): the built book and one Chromium
+# per test module. Imported lazily so that unit tests need neither playwright nor a book.
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    from replearn_tools.explorer_bench import BrowserSetupError, require_book
+
+    try:
+        return require_book()
+    except BrowserSetupError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from replearn_tools.explorer_bench import BrowserSetupError, launch_chromium, require_chromium
+
+    try:
+        require_chromium()
+    except BrowserSetupError as exc:
+        pytest.fail(str(exc))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the python package playwright is missing: run `make install`")
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

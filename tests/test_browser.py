@@ -18,37 +18,12 @@ import torch
 
 from replearn_core.viz import explorer
 from replearn_tools import book_assets
-from replearn_tools.explorer_bench import (BrowserSetupError, LocalServer, explorer_pages, html_pages,
-                                          launch_chromium, require_book, require_chromium)
+from replearn_tools.explorer_bench import LocalServer, explorer_pages, html_pages
 
 pytestmark = pytest.mark.browser
 
 N_CODES = 20
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def html_dir() -> Path:
-    try:
-        return require_book()
-    except BrowserSetupError as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        require_chromium()
-    except BrowserSetupError as exc:
-        pytest.fail(str(exc))
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the python package playwright is missing: run `make install`")
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

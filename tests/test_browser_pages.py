@@ -40,8 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from replearn_tools.explorer_bench import (BrowserSetupError, LocalServer, book_html_dir, html_pages,
-                                          launch_chromium, require_book, require_chromium)
+from replearn_tools.explorer_bench import (LocalServer, book_html_dir, html_pages)
 
 pytestmark = pytest.mark.browser
 
@@ -71,30 +70,6 @@ def _pages() -> list[str]:
 
 
 PAGES = _pages()
-
-
-@pytest.fixture(scope="module")
-def html_dir() -> Path:
-    try:
-        return require_book()
-    except BrowserSetupError as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        require_chromium()
-    except BrowserSetupError as exc:
-        pytest.fail(str(exc))
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the python package playwright is missing: run `make install`")
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 # Runs in the page. Phase "reading": the text a reader sees as the page loads. Phase "open":
