@@ -104,15 +104,47 @@ def run_chapters(run: Run, notebooks: list[Path], work: Path, timeout: int = 180
 
 
 def read_logs(paths: list[Path]) -> pd.DataFrame:
-    """All check records of the logs: one row per check per run."""
+    """All check records of the logs: one row per check per run.
+
+    A log written without ``$REPLEARN_CHECK_CONTEXT`` (e.g. ``REPLEARN_CHECK_LOG=... make test``)
+    gets its log file as the run, and each of its kernels (one per notebook) the chapter whose
+    checks it shares the most names with, among the records that name their chapter.
+    """
     rows = []
     for path in paths:
         if path.exists():
             for line in path.read_text().splitlines():
                 rec = json.loads(line)
                 ctx = rec.pop("context", {})
-                rows.append({**ctx, **rec})
-    return pd.DataFrame(rows)
+                rows.append({"run": str(path), **ctx, **rec})
+    frame = pd.DataFrame(rows)
+    if frame.empty or "chapter" not in frame:
+        if not frame.empty:
+            frame["chapter"] = None
+        return frame
+    known = frame[frame["chapter"].notna()]
+    chapters_of = known.groupby("name")["chapter"].agg(lambda c: set(c))
+    unknown = frame["chapter"].isna()
+    for (_, _), g in frame[unknown].groupby(["run", "process"], sort=False):
+        votes: dict[str, int] = {}
+        for name in g["name"]:
+            for chapter in chapters_of.get(name, ()):
+                votes[chapter] = votes.get(chapter, 0) + 1
+        if votes:
+            frame.loc[g.index, "chapter"] = max(votes, key=votes.get)
+    return frame
+
+
+def with_current_bounds(records: pd.DataFrame) -> pd.DataFrame:
+    """Each check judged by its newest bound: the operator and bound of its last record (logs are
+    read oldest first), and ``ok`` recomputed, so that values measured before a bound moved count
+    against the bound the chapter has now."""
+    records = records.copy()
+    last = records.groupby(["chapter", "name"], sort=False)[["op", "bound"]].transform("last")
+    records["op"], records["bound"] = last["op"], last["bound"]
+    ops = {"<": lambda v, b: v < b, "<=": lambda v, b: v <= b, ">": lambda v, b: v > b, ">=": lambda v, b: v >= b}
+    records["ok"] = [bool(ops[o](v, b)) and v == v for o, v, b in zip(records["op"], records["value"], records["bound"])]
+    return records
 
 
 def margins(records: pd.DataFrame, flag: float = FLAG_SPREADS) -> pd.DataFrame:
@@ -157,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs executed at once (each uses its thread count)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder, removed at the end)")
     parser.add_argument("--flag", type=float, default=FLAG_SPREADS, help="flag checks closer than this many spreads")
+    parser.add_argument("--logs", nargs="*", type=Path, default=[],
+                        help="check logs of earlier runs to include (oldest first), e.g. of a run of "
+                             "`REPLEARN_CHECK_LOG=checks.jsonl make test`; --seeds '' runs nothing new")
     parser.add_argument("--out", type=Path, help="CSV (default book/results/check_margins.csv; '-' prints only)")
     args = parser.parse_args(argv)
     isas = _parse_list(args.isas)
@@ -176,14 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs x {len(notebooks)} notebooks, {args.jobs} at a time, in {work}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         logs = list(pool.map(lambda r: run_chapters(r, notebooks, work), runs))
-    table = margins(read_logs(logs), args.flag)
+    records = read_logs([*args.logs, *logs])
+    if not records.empty:
+        records = records[records["chapter"].notna()]
+    table = margins(with_current_bounds(records), args.flag) if not records.empty else pd.DataFrame()
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     if table.empty:
         print("no check was recorded (did the notebooks run? see the work folder's log.txt)", file=sys.stderr)
         return 1
     header = provenance("cpu", "replearn margins " + " ".join(argv))
-    header.update({"runs": ", ".join(r.name for r in runs), "wall_seconds": f"{time.perf_counter() - start:.0f}",
+    header.update({"runs": ", ".join([*(str(p) for p in args.logs), *(r.name for r in runs)]), "wall_seconds": f"{time.perf_counter() - start:.0f}",
                    "margin": "(mean - bound) / spread on the passing side; spread = std over the runs"})
     if args.out != Path("-"):
         path = write_csv_with_header(args.out or results_dir() / "check_margins.csv", header, table.round(6))

@@ -52,3 +52,29 @@ def test_the_command_flags_a_deliberately_tight_check(tmp_path):
     assert flagged == {"far from its bound": False, "deliberately tight": True}
     tight = table.set_index("check").loc["deliberately tight"]
     assert tight["runs"] == 3 and tight["margin_spreads"] == pytest.approx(1.5)
+
+
+def test_logs_without_context_are_split_by_kernel_and_judged_by_the_newest_bound(tmp_path):
+    labelled = tmp_path / "labelled.jsonl"
+    plain = tmp_path / "plain.jsonl"  # as `REPLEARN_CHECK_LOG=plain.jsonl make test` writes it
+    rec = lambda name, value, bound, **extra: json.dumps(
+        {"name": name, "value": value, "op": "<", "bound": bound, "ok": value < bound, **extra})
+    ctx = lambda chapter: {"context": {"run": "seed1", "chapter": chapter}, "process": 1}
+    labelled.write_text("\n".join([rec("shared", 1.0, 2.0, **ctx("01_a")), rec("only a", 1.0, 2.0, **ctx("01_a")),
+                                   rec("shared", 3.0, 4.0, **ctx("02_b")), rec("only b", 3.0, 4.0, **ctx("02_b"))]))
+    # the plain log's second kernel ran chapter 02, whose "only b" bound has since moved from 3.5 to 4
+    plain.write_text("\n".join([rec("shared", 1.2, 2.0, process=7), rec("only a", 1.1, 2.0, process=7),
+                                rec("shared", 3.2, 4.0, process=8), rec("only b", 3.6, 3.5, process=8)]))
+    records = margins.read_logs([plain, labelled])
+    assert set(records[records["process"] == 7]["chapter"]) == {"01_a"}
+    assert set(records[records["process"] == 8]["chapter"]) == {"02_b"}
+    judged = margins.with_current_bounds(records)
+    only_b = judged[judged["name"] == "only b"]
+    assert list(only_b["bound"]) == [4.0, 4.0] and only_b["ok"].all()
+    out = tmp_path / "m.csv"
+    assert margins.main(["--seeds", "", "--logs", str(plain), str(labelled), "--out", str(out)]) == 0
+    from replearn_core.book.results import read_csv_with_header
+
+    _, table = read_csv_with_header(out)
+    assert set(zip(table["chapter"], table["check"], table["runs"])) == {
+        ("01_a", "shared", 2), ("01_a", "only a", 2), ("02_b", "shared", 2), ("02_b", "only b", 2)}

@@ -58,6 +58,8 @@ def _log_check(record: dict) -> None:
     context = os.environ.get(CHECK_CONTEXT_ENV)
     if context:
         record["context"] = json.loads(context)
+    # one kernel per notebook: a log written under nbval (no context) is split by process
+    record["process"] = os.getpid()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:  # one short line per check: appends do not interleave
         f.write(json.dumps(record) + "\n")
