@@ -138,8 +138,12 @@ def read_logs(paths: list[Path]) -> pd.DataFrame:
 def with_current_bounds(records: pd.DataFrame) -> pd.DataFrame:
     """Each check judged by its newest bound: the operator and bound of its last record (logs are
     read oldest first), and ``ok`` recomputed, so that values measured before a bound moved count
-    against the bound the chapter has now."""
-    records = records.copy()
+    against the bound the chapter has now. Checks missing from their chapter's newest run go."""
+    # checks that a chapter's newest run no longer makes (renamed or removed) are left out
+    newest_run = records.groupby("chapter", sort=False)["run"].transform("last")
+    current = set(zip(records.loc[records["run"] == newest_run, "chapter"],
+                      records.loc[records["run"] == newest_run, "name"]))
+    records = records[[(c, n) in current for c, n in zip(records["chapter"], records["name"])]].copy()
     last = records.groupby(["chapter", "name"], sort=False)[["op", "bound"]].transform("last")
     records["op"], records["bound"] = last["op"], last["bound"]
     ops = {"<": lambda v, b: v < b, "<=": lambda v, b: v <= b, ">": lambda v, b: v > b, ">=": lambda v, b: v >= b}

@@ -64,6 +64,7 @@ def test_logs_without_context_are_split_by_kernel_and_judged_by_the_newest_bound
                                    rec("shared", 3.0, 4.0, **ctx("02_b")), rec("only b", 3.0, 4.0, **ctx("02_b"))]))
     # the plain log's second kernel ran chapter 02, whose "only b" bound has since moved from 3.5 to 4
     plain.write_text("\n".join([rec("shared", 1.2, 2.0, process=7), rec("only a", 1.1, 2.0, process=7),
+                                rec("renamed since", 1.1, 2.0, process=7),
                                 rec("shared", 3.2, 4.0, process=8), rec("only b", 3.6, 3.5, process=8)]))
     records = margins.read_logs([plain, labelled])
     assert set(records[records["process"] == 7]["chapter"]) == {"01_a"}
@@ -71,6 +72,7 @@ def test_logs_without_context_are_split_by_kernel_and_judged_by_the_newest_bound
     judged = margins.with_current_bounds(records)
     only_b = judged[judged["name"] == "only b"]
     assert list(only_b["bound"]) == [4.0, 4.0] and only_b["ok"].all()
+    assert "renamed since" not in set(judged["name"])
     out = tmp_path / "m.csv"
     assert margins.main(["--seeds", "", "--logs", str(plain), str(labelled), "--out", str(out)]) == 0
     from replearn_core.book.results import read_csv_with_header
