@@ -691,6 +691,114 @@ def format_floor(floor: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------
+# Where a training step's time goes: torch.profiler over a few hundred steps
+
+#: categories of the profile, tried in order on each ATen op's name (the first that matches wins)
+PROFILE_CATEGORIES = (
+    ("matrix products", ("mm", "conv", "linear")),
+    ("optimizer (Adam)", ("adam", "_foreach")),
+    ("batch indexing", ("index", "randperm")),
+    ("loss", ("binary_cross_entropy", "softplus", "log_sigmoid", "mse_loss", "log_softmax", "nll")),
+    ("dtype casts", ("aten::to", "_to_copy", "aten::copy_")),
+    ("allocation, zeroing", ("empty", "zeros", "zero_", "fill_", "ones", "full")),
+)
+
+
+def profile_category(name: str) -> str:
+    """The :data:`PROFILE_CATEGORIES` entry of one profiled op (``aten::addmm`` ...); other ATen
+    ops are element-wise work; record functions other than the optimizer's are autograd's
+    bookkeeping."""
+    if not name.startswith("aten::"):
+        # record functions: Optimizer.step#Adam.step, autograd::engine::..., MulBackward0, ...
+        return "optimizer (Adam)" if "Optimizer" in name else "autograd bookkeeping"
+    for category, parts in PROFILE_CATEGORIES:
+        if any(p in name for p in parts):
+            return category
+    return "other element-wise ops"
+
+
+def profile_steps(step, steps: int = 200, warmup: int = 10) -> dict:
+    """Time ``steps`` calls of ``step()``, then profile as many with ``torch.profiler``.
+
+    Returns ``step_ms`` (wall time per step without the profiler), ``categories``: milliseconds
+    per step of the ops' own time (self CPU time) per category, ``outside_ops_ms``: what the
+    profiled step spends outside any op (Python, the autograd engine, the profiler itself), and
+    ``top``: the ten ops with the most own time. Host time only: on a GPU it measures launches.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    step_ms = (time.perf_counter() - start) / steps * 1e3
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        profiled_ms = (time.perf_counter() - start) / steps * 1e3
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    categories: dict[str, float] = {}
+    for e in events:
+        key = profile_category(e.key)
+        categories[key] = categories.get(key, 0.0) + e.self_cpu_time_total / 1e3 / steps
+    inside = sum(categories.values())
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]
+    return {"steps": steps, "step_ms": step_ms, "profiled_step_ms": profiled_ms,
+            "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
+            "outside_ops_ms": max(0.0, profiled_ms - inside),
+            "top": [{"op": e.key, "ms_per_step": e.self_cpu_time_total / 1e3 / steps, "calls_per_step": e.count / steps}
+                    for e in top]}
+
+
+def profiled_models(device: torch.device) -> dict:
+    """The steps the profile covers, as ``fit`` runs them: the book's 784-400-20 VAE (batch 128),
+    chapter 03's deep autoencoder (batch 64) and chapter 07's DCGAN (batch 32), each drawing its
+    batches from MNIST held on the device (``DeviceBatches``), with the book's optimizers."""
+    from replearn_core.book import zoo
+    from replearn_core.config import TrainConfig
+    from replearn_core.data import DeviceBatches, mnist_tensors
+    from replearn_core.models.base import build_model
+    from replearn_core.models.vae import VAEConfig
+
+    specs = {"VAE 784-400-20": (VAEConfig(hidden=(400,), latent_dim=20), TrainConfig(batch_size=128), 200),
+             "deep AE (chapter 03)": (zoo.DEEP_AE_LEAKY_RELU, zoo.DEEP_LEAKY_TRAINING, 200),
+             "DCGAN (chapter 07)": (zoo.DCGAN_BOOK, zoo.DCGAN_TRAINING, 40)}
+    steps = {}
+    for label, (config, train, n) in specs.items():
+        seed_everything(0)
+        model = build_model(config).to(device).train()
+        x, y = mnist_tensors("train", device, flatten=not model.image_input)
+        batches = DeviceBatches(x, y, batch_size=train.batch_size, seed=0)
+        stream = iter(())
+        opts = model.configure_optimizers(train)
+
+        def step(model=model, batches=batches, opts=opts):
+            nonlocal stream
+            batch = next(stream, None)
+            if batch is None:
+                stream = iter(batches)
+                batch = next(stream)
+            training_step(model, batch, opts)()
+
+        steps[label] = (step, n)
+    return steps
+
+
+def format_profile(profiles: dict) -> str:
+    """One block per model: its step time and the share of each category."""
+    lines = []
+    for label, p in profiles.items():
+        total = p["profiled_step_ms"]
+        lines.append(f"{label}: {p['step_ms']:.2f} ms per step ({p['profiled_step_ms']:.2f} ms under the profiler)")
+        rows = [*p["categories"].items(), ("outside ops (Python, autograd engine, profiler)", p["outside_ops_ms"])]
+        for category, ms in rows:
+            lines.append(f"  {category:<50} {ms:7.3f} ms  {100 * ms / total:5.1f}%")
+    return "\n".join(lines)
+
+
 def cpu_has_native_bfloat16() -> bool:
     """True when this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
     try:
@@ -902,6 +1010,8 @@ def speedup_line(rows: dict) -> str:
     """The last line of the benchmark: the speed-ups of each model."""
     parts = []
     for name, r in rows.items():
+        if "speedup" not in r:  # the profile, the placement
+            continue
         text = f"{name} {r['speedup']:.1f}x"
         if "fast_speedup" in r:
             text += f" ({_options_text(r)}: {r['fast_speedup']:.1f}x)"
@@ -925,6 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
                         "...) or 'none' (default: reduce-overhead on a GPU, falling back as needed; none on a CPU)")
     parser.add_argument("--floor-dtypes", default="float32,bfloat16",
                         help="dtypes of the matrix-work floor measured per model ('none': skip)")
+    parser.add_argument("--profile", choices=["on", "off"], default="on",
+                        help="profile the steps of the VAE, the deep AE and the DCGAN on a CPU (default on)")
     parser.add_argument("--out", type=Path, help="JSON output (default: book/results/bench_<device type>.json)")
     args = parser.parse_args(argv)
     from replearn_core.book.results import provenance
@@ -956,6 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
                          dcgan_iterations=iterations, dcgan_warmup=args.dcgan_warmup, fit_options=options,
                          models=models, vae_subset=args.vae_subset, progress=lambda s: print(s, flush=True),
                          floor_dtypes=tuple(d for d in args.floor_dtypes.split(",") if d and d != "none"))
+    if args.profile == "on" and device.type == "cpu":
+        print("profile: where a step's time goes (torch.profiler) ...", flush=True)
+        rows["profile"] = {label: profile_steps(step, n) for label, (step, n) in profiled_models(device).items()}
     out = args.out or results_dir() / f"bench_{device.type}.json"
     payload = {**meta, "device_type": device.type, "device_label": label, "threads": torch.get_num_threads(),
                "cpu_count": os.cpu_count(),
@@ -965,7 +1080,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     print()
-    print(format_table(rows))
+    print(format_table({k: v for k, v in rows.items() if k != "profile"}))
+    if "profile" in rows:
+        print()
+        print(format_profile(rows["profile"]))
     print(f"wrote {out}")
     print(speedup_line(rows))
     return 0

@@ -124,3 +124,24 @@ def test_table_json_and_figure_from_a_stored_record(tmp_path):
         fig = benchmarks.plot_epoch_times(records)
         assert fig.axes[0].get_yscale() == "log"
         assert figure_problems(fig) == []  # fits the column, no text below the book's sizes
+
+
+def test_profile_names_where_a_step_spends_its_time():
+    assert bench.profile_category("aten::addmm") == "matrix products"
+    assert bench.profile_category("aten::convolution_backward") == "matrix products"
+    assert bench.profile_category("aten::_fused_adam_") == "optimizer (Adam)"
+    assert bench.profile_category("Optimizer.step#Adam.step") == "optimizer (Adam)"
+    assert bench.profile_category("aten::index_select") == "batch indexing"
+    assert bench.profile_category("aten::binary_cross_entropy_with_logits") == "loss"
+    assert bench.profile_category("aten::sigmoid") == "other element-wise ops"
+    assert bench.profile_category("AddmmBackward0") == "autograd bookkeeping"
+    a, b = torch.randn(64, 64), torch.randn(64, 64)
+
+    def step():
+        torch.sigmoid(a @ b).sum()
+
+    p = bench.profile_steps(step, steps=5, warmup=1)
+    assert p["steps"] == 5 and p["step_ms"] > 0
+    assert p["categories"]["matrix products"] > 0 and "other element-wise ops" in p["categories"]
+    assert p["top"][0]["calls_per_step"] >= 1
+    assert "matrix products" in bench.format_profile({"tiny": p})

@@ -27,7 +27,7 @@ def benchmark_table(records: list[dict]):
     rows = []
     for rec in records:
         for model, r in rec["results"].items():
-            if model == "placement":  # benchmarks/epoch_times.py's placement comparison, not a loop
+            if model in ("placement", "profile"):  # epoch_times.py's placement, bench's profile: no loops
                 continue
             loops = [("pytorch/examples", "naive"), ("replearn fit (float32)", "replearn")]
             if "fast_epoch_s" in r:
