@@ -269,6 +269,7 @@ def test_check_records_every_check_when_asked(tmp_path, monkeypatch, capsys):
     with pytest.raises(rl.CheckFailed):
         rl.check("loss", 3.0, "<", 2, unit=" nats")
     records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r.pop("process") for r in records} == {os.getpid()}  # splits a log by kernel
     assert records == [
         {"name": "accuracy", "value": 0.9912, "op": ">=", "bound": 0.99, "unit": "", "ok": True,
          "context": {"chapter": "02_x", "seed": 1}},
