@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def read_logs(paths: list[Path]) -> pd.DataFrame:
     """All check records of the logs: one row per check per run.
 
     A log written without ``$REPLEARN_CHECK_CONTEXT`` (e.g. ``REPLEARN_CHECK_LOG=... make test``)
-    gets its log file as the run, and each of its kernels (one per notebook) the chapter whose
+    gets its log file's name (without suffix) as the run, and each of its kernels (one per notebook) the chapter whose
     checks it shares the most names with, among the records that name their chapter.
     """
     rows = []
@@ -116,7 +117,7 @@ def read_logs(paths: list[Path]) -> pd.DataFrame:
             for line in path.read_text().splitlines():
                 rec = json.loads(line)
                 ctx = rec.pop("context", {})
-                rows.append({"run": str(path), **ctx, **rec})
+                rows.append({"run": path.stem, **ctx, **rec})
     frame = pd.DataFrame(rows)
     if frame.empty or "chapter" not in frame:
         if not frame.empty:
@@ -225,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         print("no check was recorded (did the notebooks run? see the work folder's log.txt)", file=sys.stderr)
         return 1
     header = provenance("cpu", "replearn margins " + " ".join(argv))
-    header.update({"runs": ", ".join([*(str(p) for p in args.logs), *(r.name for r in runs)]), "wall_seconds": f"{time.perf_counter() - start:.0f}",
+    from replearn_core.devices import cpu_model
+
+    header["machine"] = f"CPU {cpu_model()}, {os.cpu_count()} cores ({platform.machine()})"
+    header.update({"runs": ", ".join([*(p.stem for p in args.logs), *(r.name for r in runs)]), "wall_seconds": f"{time.perf_counter() - start:.0f}",
                    "margin": "(mean - bound) / spread on the passing side; spread = std over the runs"})
     if args.out != Path("-"):
         path = write_csv_with_header(args.out or results_dir() / "check_margins.csv", header, table.round(6))
