@@ -166,8 +166,8 @@ def margins(records: pd.DataFrame, flag: float = FLAG_SPREADS) -> pd.DataFrame:
         side = 1.0 if op in (">", ">=") else -1.0
         distance = side * (mean - bound)
         failures = int((~g["ok"].astype(bool)).sum())
-        if std == 0:
-            margin = math.inf if failures == 0 and distance > 0 else 0.0
+        if std == 0:  # the same value in every run (a count, a choice, an exact result)
+            margin = math.inf if failures == 0 else 0.0
         else:
             margin = distance / std if std == std else float("nan")
         flagged = failures > 0 or not (margin >= flag)
