@@ -163,6 +163,8 @@ def margins(records: pd.DataFrame, flag: float = FLAG_SPREADS) -> pd.DataFrame:
     for (chapter, name, op, bound), g in records.groupby(["chapter", "name", "op", "bound"], sort=False):
         values = g["value"].astype(float)
         mean, std = float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+        if std < 1e-12 * max(1.0, abs(mean)):  # the same value, up to the rounding of the mean
+            std = 0.0
         side = 1.0 if op in (">", ">=") else -1.0
         distance = side * (mean - bound)
         failures = int((~g["ok"].astype(bool)).sum())

@@ -80,3 +80,10 @@ def test_logs_without_context_are_split_by_kernel_and_judged_by_the_newest_bound
     _, table = read_csv_with_header(out)
     assert set(zip(table["chapter"], table["check"], table["runs"])) == {
         ("01_a", "shared", 2), ("01_a", "only a", 2), ("02_b", "shared", 2), ("02_b", "only b", 2)}
+
+
+def test_a_value_repeated_exactly_has_no_spread():
+    rows = [{"run": run, "chapter": "c", "name": "grid choice", "op": "<=", "bound": 0.1, "value": 0.1, "ok": True}
+            for run in range(3)]
+    table = margins.margins(pd.DataFrame(rows))
+    assert table.loc[0, "spread"] == 0 and math.isinf(table.loc[0, "margin_spreads"]) and not table.loc[0, "flagged"]
