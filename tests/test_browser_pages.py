@@ -161,6 +161,16 @@ async ({intentional}) => {
 """
 
 _AUDITS: dict[tuple[str, str], dict] = {}
+# Jupyter Book's index.html is only a redirect (<meta http-equiv="Refresh">): auditing it while
+# the browser follows the redirect races with the navigation, so its target is audited instead.
+_REDIRECT = re.compile(r'<meta\s+http-equiv="Refresh"\s+content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
+
+
+def page_file(html_dir: Path, page: str) -> Path:
+    """The built file a reader ends up on for ``page``: the target of a redirect page."""
+    path = html_dir / page
+    found = _REDIRECT.search(path.read_text(errors="replace")[:2000])
+    return (path.parent / found.group(1)) if found else path
 
 
 def audit(browser, html_dir: Path, page: str, viewport: str) -> dict:
@@ -172,7 +182,7 @@ def audit(browser, html_dir: Path, page: str, viewport: str) -> dict:
         errors: list[str] = []
         tab.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc.message}"))
-        tab.goto((html_dir / page).resolve().as_uri(), wait_until="load")
+        tab.goto(page_file(html_dir, page).resolve().as_uri(), wait_until="load")
         tab.wait_for_timeout(300)
         result = tab.evaluate(AUDIT_JS, {"intentional": INTENTIONAL_SCROLL})
         result["errors"] = errors
