@@ -126,6 +126,8 @@ def read_logs(paths: list[Path]) -> pd.DataFrame:
     known = frame[frame["chapter"].notna()]
     chapters_of = known.groupby("name")["chapter"].agg(lambda c: set(c))
     unknown = frame["chapter"].isna()
+    if not unknown.any():
+        return frame
     for (_, _), g in frame[unknown].groupby(["run", "process"], sort=False):
         votes: dict[str, int] = {}
         for name in g["name"]:
