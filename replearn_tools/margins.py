@@ -41,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from replearn_core.book.notebook import _OPS as CHECK_OPS  # the operators rl.check judges by
 from replearn_core.book.results import provenance, write_csv_with_header
 from replearn_core.paths import checkout_root, results_dir
 
@@ -149,8 +150,7 @@ def with_current_bounds(records: pd.DataFrame) -> pd.DataFrame:
     records = records[[(c, n) in current for c, n in zip(records["chapter"], records["name"])]].copy()
     last = records.groupby(["chapter", "name"], sort=False)[["op", "bound"]].transform("last")
     records["op"], records["bound"] = last["op"], last["bound"]
-    ops = {"<": lambda v, b: v < b, "<=": lambda v, b: v <= b, ">": lambda v, b: v > b, ">=": lambda v, b: v >= b}
-    records["ok"] = [bool(ops[o](v, b)) and v == v for o, v, b in zip(records["op"], records["value"], records["bound"])]
+    records["ok"] = [bool(CHECK_OPS[o](v, b)) and v == v for o, v, b in zip(records["op"], records["value"], records["bound"])]
     return records
 
 
