@@ -80,11 +80,18 @@ def chapter_notebooks(chapters: list[str] | None = None) -> list[Path]:
     return paths
 
 
-def run_chapters(run: Run, notebooks: list[Path], work: Path, timeout: int = 1800) -> Path:
-    """Execute ``notebooks`` in order under ``run``'s seed, instruction set and threads; return the check log."""
+def run_chapters(run: Run, notebooks: list[Path], work: Path, timeout: int = 1800, keep_cache: bool = False) -> Path:
+    """Execute ``notebooks`` in order under ``run``'s seed, instruction set and threads; return the check log.
+
+    ``keep_cache``: reuse the checkpoints that an earlier run of the same name left in ``work``
+    (the same seed, instruction set and threads train the same models), e.g. after a change
+    to a chapter's measurements; everything else of that run is removed.
+    """
     folder = work / run.name
     if folder.exists():
-        shutil.rmtree(folder)
+        for item in folder.iterdir():
+            if not (keep_cache and item.name == "cache"):
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
     (folder / "executed").mkdir(parents=True)
     if results_dir().is_dir():  # chapters read what earlier ones and the commands stored
         shutil.copytree(results_dir(), folder / "results")
@@ -197,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-runs", default="", help="more runs as seed:isa:threads, e.g. 0:avx2:2,0:default:1")
     parser.add_argument("--jobs", type=int, default=1, help="runs executed at once (each uses its thread count)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder, removed at the end)")
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="reuse the checkpoints of earlier runs of the same name in --work")
     parser.add_argument("--flag", type=float, default=FLAG_SPREADS, help="flag checks closer than this many spreads")
     parser.add_argument("--logs", nargs="*", type=Path, default=[],
                         help="check logs of earlier runs to include (oldest first), e.g. of a run of "
@@ -219,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print(f"{len(runs)} runs x {len(notebooks)} notebooks, {args.jobs} at a time, in {work}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        logs = list(pool.map(lambda r: run_chapters(r, notebooks, work), runs))
+        logs = list(pool.map(lambda r: run_chapters(r, notebooks, work, keep_cache=args.keep_cache), runs))
     records = read_logs([*args.logs, *logs])
     if not records.empty:
         records = records[records["chapter"].notna()]

@@ -87,3 +87,16 @@ def test_a_value_repeated_exactly_has_no_spread():
             for run in range(3)]
     table = margins.margins(pd.DataFrame(rows))
     assert table.loc[0, "spread"] == 0 and math.isinf(table.loc[0, "margin_spreads"]) and not table.loc[0, "flagged"]
+
+
+def test_a_rerun_keeps_only_the_checkpoints_when_asked(tmp_path):
+    run = margins.Run(seed=1, isa="native", threads=1)
+    folder = tmp_path / run.name
+    for name in ("cache/model.pt", "executed/old.ipynb", "checks.jsonl"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("x")
+    margins.run_chapters(run, [], tmp_path, keep_cache=True)
+    assert (folder / "cache/model.pt").exists()
+    assert not (folder / "checks.jsonl").exists() and not (folder / "executed/old.ipynb").exists()
+    margins.run_chapters(run, [], tmp_path)
+    assert not (folder / "cache").exists()

@@ -253,6 +253,21 @@ def test_glasses_classifier_shapes_and_probabilities():
         clf(x)
 
 
+def test_glasses_judge_averages_its_members_probabilities():
+    torch.manual_seed(0)
+    members = [tr.GlassesClassifier() for _ in range(3)]
+    judge = tr.GlassesJudge(members)
+    x = torch.rand(6, 4096)
+    each = torch.stack([m.predict_proba(x) for m in members])
+    assert not torch.allclose(each[0], each[1])  # the members have their own weights
+    torch.testing.assert_close(judge.predict_proba(x), each.mean(0))
+    assert judge.predict(x).tolist() == each.mean(0).argmax(1).tolist()
+    assert judge.num_parameters() == 3 * members[0].num_parameters()
+    assert tr.removal_rate(judge, x) == float((each.mean(0).argmax(1) == tr.NO_GLASSES).float().mean())
+    with pytest.raises(ValueError, match="member"):
+        tr.GlassesJudge([])
+
+
 def test_identity_and_distance_measures():
     gallery = torch.stack([torch.zeros(4096), torch.zeros(4096), torch.ones(4096)])
     gallery_subjects = torch.tensor([5, 5, 9])

@@ -22,7 +22,7 @@ from ..config import BaseConfig, TrainConfig
 from ..data import FACE_TEST_SUBJECTS, DeviceBatches, augment_faces, face_split
 from ..devices import pick_device
 from ..models import (AAEConfig, AutoencoderConfig, ClassifierConfig, ConvBlock, DCGANConfig, GlassesClassifierConfig,
-                      SparseAutoencoderConfig, TransferConfig, VAEConfig)
+                      GlassesJudge, SparseAutoencoderConfig, TransferConfig, VAEConfig)
 from ..models.base import BaseModel
 from ..training import DataFactory, Recorder, Trained, mnist_data, train_or_load
 
@@ -172,6 +172,21 @@ def book_model(name: str, device: torch.device | str | None = None, *, training:
     entry = book_entry(name)
     return train_or_load(entry.model, training or entry.training, device=device, data=entry.data,
                          data_key=entry.data_key, recorders=recorders, progress=progress, **fit_options)
+
+
+#: Training seeds of the glasses judge's ten members (chapter 09), far apart so that the book's
+#: reruns with shifted seeds (``$REPLEARN_SEED_OFFSET``) train ten other members. Over 15
+#: seeds, ensembles of 5 networks reached a test accuracy of 0.94 +- 0.027 (lowest 0.82),
+#: ensembles of 10 0.94 +- 0.021 (lowest 0.90).
+JUDGE_MEMBER_SEEDS = tuple(range(0, 10_000, 1000))
+
+
+def glasses_judge(device: torch.device | str | None = None, progress: bool = True) -> GlassesJudge:
+    """Chapter 09's judge: the book model ``glasses_classifier`` trained (or loaded) once per
+    seed of :data:`JUDGE_MEMBER_SEEDS`, its probability the mean of theirs."""
+    training = book_entry("glasses_classifier").training
+    return GlassesJudge([book_model("glasses_classifier", device, training=training.replace(seed=seed),
+                                    progress=progress).model for seed in JUDGE_MEMBER_SEEDS])
 
 
 def get_classifier(device: torch.device | str | None = None, progress: bool = True):

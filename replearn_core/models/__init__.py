@@ -8,12 +8,12 @@ from .sparse import SparseAutoencoder, SparseAutoencoderConfig
 from .vae import VAE, VAEConfig
 from .aae import AAEConfig, AdversarialAutoencoder, sample_prior
 from .dcgan import DCGAN, ConvBlock, DCGANConfig
-from .transfer import GlassesClassifier, GlassesClassifierConfig, TransferAutoencoder, TransferConfig
+from .transfer import GlassesClassifier, GlassesClassifierConfig, GlassesJudge, TransferAutoencoder, TransferConfig
 from .classifier import ClassifierConfig, MNISTClassifier
 
 __all__ = ["TERMS", "BaseModel", "GenerativeModel", "LatentModel", "ModelOutput", "activation_layer", "adam",
            "apply_batched", "build_model", "encode_dataset", "mlp", "register",
            "Autoencoder", "AutoencoderConfig", "SparseAutoencoder", "SparseAutoencoderConfig", "VAE", "VAEConfig",
            "AAEConfig", "AdversarialAutoencoder", "sample_prior", "DCGAN", "ConvBlock", "DCGANConfig",
-           "GlassesClassifier", "GlassesClassifierConfig", "TransferAutoencoder", "TransferConfig",
+           "GlassesClassifier", "GlassesClassifierConfig", "GlassesJudge", "TransferAutoencoder", "TransferConfig",
            "ClassifierConfig", "MNISTClassifier"]
