@@ -307,9 +307,10 @@ class GlassesJudge(nn.Module):
     """Several :class:`GlassesClassifier` networks, each trained with its own seed; the judge's
     P(glasses) is the mean of their probabilities.
 
-    One network's held-out accuracy moves by up to 16 points with its training seed (0.79 to
-    0.95 over 15 seeds): with a handful of glasses-wearing training people, which faces come
-    last in training matters. The mean of ten independently trained networks varies far less.
+    One network's held-out accuracy moves by as much as 20 points with its training seed
+    (chapter 09 prints the range of its judge's members): with a handful of glasses-wearing
+    training people, which faces come last in training matters. The mean of several
+    independently trained networks varies far less.
     """
 
     def __init__(self, members: Sequence[GlassesClassifier]):
