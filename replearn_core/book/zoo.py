@@ -176,7 +176,8 @@ def book_model(name: str, device: torch.device | str | None = None, *, training:
 
 #: Training seeds of the glasses judge's ten members (chapter 09), far apart so that the book's
 #: reruns with shifted seeds (``$REPLEARN_SEED_OFFSET``) train ten other members
-#: (``book/results/check_margins.csv`` has the judge's spread over those reruns).
+#: (``book/results/check_margins.csv`` has the judge's spread over those reruns;
+#: ``benchmarks/judge_seeds.py`` measures single networks and ensembles of each size).
 JUDGE_MEMBER_SEEDS = tuple(range(0, 10_000, 1000))
 
 
