@@ -246,8 +246,21 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1))
 
 
+class _GlassesVerdicts:
+    """``predict`` and ``accuracy`` from ``predict_proba``: one network and the ensemble alike."""
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """1 where the face is judged to show glasses."""
+        return self.predict_proba(x).argmax(1)
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return float((self.predict(x) == y).float().mean())
+
+
 @register(GlassesClassifierConfig)
-class GlassesClassifier(BaseModel):
+class GlassesClassifier(_GlassesVerdicts, BaseModel):
     """conv5x5/2 - conv5x5/2 - conv3x3/2 - global max pool - linear(2), ReLU, on the high-passed eye band."""
 
     def __init__(self, config: GlassesClassifierConfig = GlassesClassifierConfig()):
@@ -293,17 +306,8 @@ class GlassesClassifier(BaseModel):
         self.train(was_training)
         return out
 
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """1 where the face is judged to show glasses."""
-        return self.predict_proba(x).argmax(1)
 
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        return float((self.predict(x) == y).float().mean())
-
-
-class GlassesJudge(nn.Module):
+class GlassesJudge(_GlassesVerdicts, nn.Module):
     """Several :class:`GlassesClassifier` networks, each trained with its own seed; the judge's
     P(glasses) is the mean of their probabilities.
 
@@ -326,15 +330,6 @@ class GlassesJudge(nn.Module):
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """Mean class probabilities [N, 2] of the members (column :data:`GLASSES` is P(glasses))."""
         return torch.stack([m.predict_proba(x) for m in self.members]).mean(0)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """1 where the face is judged to show glasses."""
-        return self.predict_proba(x).argmax(1)
-
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        return float((self.predict(x) == y).float().mean())
 
 
 # ---------------------------------------------------------------------------------------------
