@@ -1,7 +1,7 @@
 """Root pytest configuration, for the nbval runs of the chapters (``pytest --nbval book/*.ipynb``).
 
 nbval waits only 5 seconds (hard-coded, not configurable: nbval issues #136 and #231) for each
-output message that follows a cell's reply. After a long training cell on a busy 2-core machine,
+output message that follows a cell's reply. After a long training cell, even on an idle 2-core machine,
 the kernel can take longer than that to send its last messages; nbval then reports "Timeout of 5
 seconds exceeded waiting for output", stops the kernel and fails every later cell of the chapter.
 A fresh-clone run with AVX2 kernels failed chapter 11 this way after a 20-minute cell. The limit
