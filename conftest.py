@@ -8,6 +8,9 @@ A fresh-clone run with AVX2 kernels failed chapter 11 this way after a 20-minute
 is raised here; ``--nbval-cell-timeout`` still bounds each cell's execution.
 """
 
+# pytester lets tests/test_nbval_timeout.py collect a notebook with this file as its conftest.
+pytest_plugins = ["pytester"]
+
 NBVAL_OUTPUT_TIMEOUT_S = 120
 
 
