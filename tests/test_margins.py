@@ -1,6 +1,8 @@
 """The margin instrument (``replearn margins``): recorded checks, spreads, margins and flags."""
 import json
 import math
+import shlex
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -100,3 +102,43 @@ def test_a_rerun_keeps_only_the_checkpoints_when_asked(tmp_path):
     assert not (folder / "checks.jsonl").exists() and not (folder / "executed/old.ipynb").exists()
     margins.run_chapters(run, [], tmp_path)
     assert not (folder / "cache").exists()
+
+
+# The committed table: book/results/check_margins.csv and the logs it was built from.
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "book" / "results" / "check_margins.csv"
+
+
+def _committed_table():
+    from replearn_core.book.results import read_csv_with_header
+
+    return read_csv_with_header(TABLE)
+
+
+def test_the_committed_table_is_what_its_logs_give_and_flags_nothing():
+    header, table = _committed_table()
+    words = shlex.split(header["command"])
+    logs = [ROOT / w for w in words[words.index("--logs") + 1:] if w.endswith(".jsonl")]
+    assert logs and all(p.exists() for p in logs), header["command"]
+    records = margins.read_logs(logs)
+    rebuilt = margins.margins(margins.with_current_bounds(records[records["chapter"].notna()])).round(6)
+    key = ["chapter", "check"]
+    assert sorted(zip(rebuilt["chapter"], rebuilt["check"])) == sorted(zip(table["chapter"], table["check"]))
+    joined = table.merge(rebuilt, on=key, suffixes=("", "_rebuilt"))
+    for column in ("bound", "runs", "mean", "spread", "margin_spreads"):
+        assert joined[column].to_numpy() == pytest.approx(joined[f"{column}_rebuilt"].to_numpy(), rel=1e-5), column
+    assert not table["flagged"].any(), table[table["flagged"]]
+
+
+def test_every_check_the_chapters_print_is_in_the_table_with_its_current_bound():
+    # A bound moved in a chapter without a new margin run would show here: the chapter's stored
+    # output prints "<name> <op> <bound>: OK", and the table must hold that name, operator and bound.
+    _, table = _committed_table()
+    for notebook in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        printed = [line for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("output_type") == "stream"
+                   for line in out["text"].splitlines() if line.endswith(": OK")]
+        rows = table[table["chapter"] == notebook.stem]
+        expected = [f"{r.check} {r.op} {r.bound:g}" for r in rows.itertuples()]
+        assert [e for e in expected if not any(line.startswith(e) for line in printed)] == [], notebook.name
+        assert [line for line in printed if not any(line.startswith(e) for e in expected)] == [], notebook.name
