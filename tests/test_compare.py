@@ -115,6 +115,24 @@ def test_report_claims_verdicts_follow_the_numbers():
     assert all(any(ch.isdigit() for ch in m) for m in claims["measurement"][:5])
 
 
+def test_comparison_claims_decide_from_the_table_alone():
+    rows = {"sparse AE": {"generalisation_gap_nats": 0.1}, "same AE, no penalty": {"generalisation_gap_nats": 0.3}}
+    frame = pd.DataFrame([{"model": m, "seed": s, **{k: v + 0.005 * s for k, v in r.items()}}
+                          for m, r in rows.items() for s in range(3)])
+    summary = pd.concat([_summary(), compare.summarize(frame)])
+    claims = compare.comparison_claims(summary)
+    assert list(claims["claim"]) == [compare.CLAIMS[0], compare.CLAIMS[2], compare.CLAIMS[3]]
+    full = compare.report_claims(
+        _summary(), generalisation={"sparse": Estimate(2.0, 0.1, 3), "plain": Estimate(5.0, 0.2, 3)},
+        epoch_seconds={"sparse": Estimate(1.0, 0.01, 3), "plain": Estimate(1.0, 0.01, 3)},
+        class_change={"sigmoid": Estimate(0.4), "leaky_relu": Estimate(0.3)}, bench_records=[])
+    # the AAE and blur rows are the same rule on the same numbers in both tables
+    assert list(claims["verdict"][1:]) == list(full["verdict"][2:4])
+    assert list(claims["measurement"][1:]) == list(full["measurement"][2:4])
+    assert claims["verdict"][0] == "supported"                           # gap 0.1 < 0.3, std 0.005
+    assert "0.1" in claims["measurement"][0] and "0.3" in claims["measurement"][0]
+
+
 def test_gpu_claim_reads_the_stored_placement_benchmark():
     cpu = {"device_type": "cpu", "date": "2026-11-27 11:15 UTC",
            "results": {"vae": {"naive_epoch_s": 3.0, "replearn_epoch_s": 1.5}}}
