@@ -1,5 +1,6 @@
 """The comparison of book models: scales, per-model measurements, summaries and the claims' verdicts."""
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -131,6 +132,35 @@ def test_comparison_claims_decide_from_the_table_alone():
     assert list(claims["measurement"][1:]) == list(full["measurement"][2:4])
     assert claims["verdict"][0] == "supported"                           # gap 0.1 < 0.3, std 0.005
     assert "0.1" in claims["measurement"][0] and "0.3" in claims["measurement"][0]
+
+
+def test_stored_full_scale_comparison_has_three_seeds_and_its_provenance():
+    from replearn_core.book.results import read_csv_with_header
+    stored = Path(__file__).resolve().parents[1] / "book" / "results" / "final_comparison_full.csv"
+    header, table = read_csv_with_header(stored)
+    assert "--scale full" in header["command"] and "--seeds 3" in header["command"]
+    assert {"commit", "device", "date", "torch"} <= set(header)
+    assert list(dict.fromkeys(table["model"])) == list(compare.FINAL_MODELS)
+    seeds = table.groupby("model")["seed"].apply(lambda s: sorted(s))
+    assert all(list(s) == [0, 1, 2] for s in seeds), seeds
+    # full scale: every model on all 60,000 images for 3x its chapter's epochs
+    for label, name in compare.FINAL_MODELS.items():
+        rows = table[table["model"] == label]
+        assert (rows["train_images"] == 60_000).all(), label
+        assert (rows["epochs"] == compare.scaled_training(name, "full").epochs).all(), label
+    # the verdicts that the introduction and chapter 11 state in words for the full scale
+    claims = compare.comparison_claims(compare.summarize(table))
+    verdicts = dict(zip(claims["claim"], claims["verdict"]))
+    assert verdicts[compare.CLAIMS[2]] == "not supported: the opposite holds"
+    assert verdicts[compare.CLAIMS[3]] == "supported"
+    summary = compare.summarize(table)
+    vae_km = compare.estimate(summary, "VAE 2-d", "kmeans_accuracy")
+    for aae in ("AAE 2-d, Gaussian", "AAE 2-d, mixture"):
+        aae_km = compare.estimate(summary, aae, "kmeans_accuracy")
+        assert compare.verdict(vae_km, aae_km) == "supported", aae   # "better than either AAE's"
+    # the validated Gaussian-prior AAE still matches its prior better than the VAE at this scale
+    assert (compare.estimate(summary, "AAE 2-d, Gaussian", "mmd2_codes_vs_prior").mean
+            < compare.estimate(summary, "VAE 2-d", "mmd2_codes_vs_prior").mean)
 
 
 def test_gpu_claim_reads_the_stored_placement_benchmark():
