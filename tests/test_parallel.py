@@ -149,3 +149,18 @@ def test_compiled_two_phase_model_back_propagates_each_graph_once():
         assert "forward" not in vars(gan.generator)  # the compiled forward is removed after fit
         params.append(torch.cat([p.detach().flatten() for p in gan.parameters()]))
     torch.testing.assert_close(params[1], params[0], rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_vae_trains_through_a_partial_last_batch():
+    # 300 images in batches of 128 end with a batch of 44: TorchDynamo recompiles with a symbolic
+    # batch size, and the VAE's noise has to be drawn for a shape it only knows symbolically
+    from replearn_core.models.vae import VAEConfig
+
+    x, y = rl.mnist_tensors("train", subset=300)
+    histories = []
+    for compile in (False, {"backend": "eager"}):
+        rl.seed_everything(0)
+        vae = rl.build_model(VAEConfig(hidden=(32,), latent_dim=2))
+        histories.append(rl.fit(vae, rl.DeviceBatches(x, y, batch_size=128), rl.TrainConfig(epochs=2),
+                                progress=False, compile=compile))
+    assert histories[1].epochs["neg_elbo"] == pytest.approx(histories[0].epochs["neg_elbo"], rel=1e-5)

@@ -66,7 +66,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     The noise is an input, not a function of the parameters, so ``dz/dmu = 1`` and
     ``dz/dlogvar = sigma * eps / 2``: back-propagation runs through the sample.
     """
-    eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
+    # randn_like draws the same numbers as randn(mu.shape) from the global generator, and unlike
+    # it traces under torch.compile when the batch size is symbolic (a partial last batch)
+    eps = torch.randn_like(mu) if generator is None else torch.randn(
+        mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
