@@ -149,11 +149,11 @@ def test_stored_full_scale_comparison_has_three_seeds_and_its_provenance():
         assert (rows["train_images"] == 60_000).all(), label
         assert (rows["epochs"] == compare.scaled_training(name, "full").epochs).all(), label
     # the verdicts that the introduction and chapter 11 state in words for the full scale
-    claims = compare.comparison_claims(compare.summarize(table))
+    summary = compare.summarize(table)
+    claims = compare.comparison_claims(summary)
     verdicts = dict(zip(claims["claim"], claims["verdict"]))
     assert verdicts[compare.CLAIMS[2]] == "not supported: the opposite holds"
     assert verdicts[compare.CLAIMS[3]] == "supported"
-    summary = compare.summarize(table)
     vae_km = compare.estimate(summary, "VAE 2-d", "kmeans_accuracy")
     for aae in ("AAE 2-d, Gaussian", "AAE 2-d, mixture"):
         aae_km = compare.estimate(summary, aae, "kmeans_accuracy")

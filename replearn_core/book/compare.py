@@ -20,8 +20,9 @@ MNIST test set:
 :func:`compare` measures a set of book models (by zoo name, at a training scale, for several
 seeds) and returns a DataFrame with one row per model and seed; :func:`summarize` gives mean and
 standard deviation per model; :func:`report_claims` turns the numbers into the report's claims'
-verdicts (:func:`comparison_claims`: those that a comparison table alone decides). The ``replearn compare`` command wraps them and writes the CSV files under
-``book/results/``; chapters call these functions and never write those files themselves.
+verdicts (:func:`comparison_claims`: those that a comparison table alone decides). The
+``replearn compare`` command wraps them and writes the CSV files under ``book/results/``; chapters
+call these functions and never write those files themselves.
 """
 from __future__ import annotations
 
@@ -339,11 +340,9 @@ def report_claims(summary: pd.DataFrame, *, generalisation: dict[str, Estimate],
     * ``class_change``: traversal class-change fractions (chapter 03), keys ``"sigmoid"``, ``"leaky_relu"``;
     * ``bench_records``: the stored benchmarks (:func:`replearn_core.book.benchmarks.stored_benchmarks`).
     """
-    sparse_claim = (f"test minus train BCE where the plain AE overfits: sparse {generalisation['sparse']} vs "
-                    f"plain {generalisation['plain']} nats",
-                    verdict(generalisation["sparse"], generalisation["plain"], False))
     rows = [
-        sparse_claim,
+        (f"test minus train BCE where the plain AE overfits: sparse {generalisation['sparse']} vs "
+         f"plain {generalisation['plain']} nats", verdict(generalisation["sparse"], generalisation["plain"], False)),
         (f"seconds per epoch side by side: sparse {epoch_seconds['sparse']} vs no penalty {epoch_seconds['plain']}",
          verdict(epoch_seconds["sparse"], epoch_seconds["plain"], False)),
         _manifold_claim(summary),
