@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -102,6 +103,20 @@ def test_configure_figures_registers_the_formatters_in_ipython():
     data, _ = shell.display_formatter.format(fig)
     assert set(data) == {"image/png", "image/svg+xml", "text/plain"}
     assert matplotlib.rcParams["figure.dpi"] == display.CSS_PX_PER_INCH
+
+
+@pytest.mark.parametrize("value, shown", [
+    (np.float64(1.5), "1.5"), (np.float32(0.25), "0.25"), (np.float16(2.0), "2.0"),
+    (np.int64(7), "7"), (np.int32(-3), "-3"), (np.uint8(255), "255"), (np.bool_(True), "True"),
+])
+def test_numpy_scalars_are_shown_as_python_numbers(value, shown):
+    # what myst_nb.glue stores (text/plain) and {glue:text}`name:.2f` must parse as a number
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    display.configure_figures(shell)
+    data, _ = shell.display_formatter.format(value)
+    assert data["text/plain"] == shown
 
 
 # ----------------------------------------------------------------------------------- source

@@ -195,11 +195,23 @@ def configure_figures(shell=None) -> None:
     formatters["image/svg+xml"].for_type(Figure, svg_text)
     # NumPy 2 scalars print as ``np.float64(1.5)``: glued numbers ({glue:text}`x:.1f`) would
     # then fail to format in the book. They are shown as the plain Python number they equal.
+    # Each concrete type is registered: IPython's pretty printer stops at the first class in
+    # the MRO that defines ``__repr__`` (every NumPy scalar type does), so a printer for
+    # ``np.floating`` is never reached, and IPython registers its own for ``np.float64``.
+    for scalar_type, python_type in _numpy_scalar_types():
+        formatters["text/plain"].for_type(
+            scalar_type, lambda x, p, cycle, to=python_type: p.text(repr(to(x))))
+
+
+def _numpy_scalar_types() -> list[tuple[type, type]]:
+    """Every concrete NumPy bool, integer and floating scalar type, with its Python type."""
     import numpy as np
 
-    formatters["text/plain"].for_type(np.floating, lambda x, p, cycle: p.text(repr(float(x))))
-    formatters["text/plain"].for_type(np.integer, lambda x, p, cycle: p.text(repr(int(x))))
-    formatters["text/plain"].for_type(np.bool_, lambda x, p, cycle: p.text(repr(bool(x))))
+    kinds = ((np.bool_, bool), (np.integer, int), (np.floating, float))
+    # (np.timedelta64 subclasses np.signedinteger, but is a duration, not a number)
+    types = {t for t in np.sctypeDict.values() if isinstance(t, type) and t is not np.timedelta64}
+    return [(t, python_type) for t in sorted(types, key=lambda t: t.__name__)
+            for base, python_type in kinds if issubclass(t, base)]
 
 
 # --------------------------------------------------------------------------------------------
