@@ -145,3 +145,23 @@ def test_profile_names_where_a_step_spends_its_time():
     assert p["categories"]["matrix products"] > 0 and "other element-wise ops" in p["categories"]
     assert p["top"][0]["calls_per_step"] >= 1
     assert "matrix products" in bench.format_profile({"tiny": p})
+
+
+def _cpuinfo_flags() -> set[str] | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next(line for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return None
+    return set(line.split(":", 1)[1].split())
+
+
+def test_native_bfloat16_means_the_cpu_has_bfloat16_units():
+    # the benchmark runs its bfloat16 option only where the CPU computes bfloat16 itself: on an
+    # AVX-512 CPU without AVX512-BF16 (Ice Lake) oneDNN emulates it, at half float32's speed
+    flags = _cpuinfo_flags()
+    if flags is None or "avx2" not in flags:
+        pytest.skip("needs an x86 Linux /proc/cpuinfo")
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert bench.cpu_has_native_bfloat16() == native
+    assert (bench.default_fit_options(torch.device("cpu")) == [{"amp": "bfloat16"}]) == native
