@@ -191,15 +191,38 @@ def _parzen_sq_distances(samples: torch.Tensor, x: torch.Tensor, batch_size: int
     if s.shape[1] != q.shape[1]:
         raise ValueError(f"x: rows have {q.shape[1]} values but the samples {s.shape[1]}")
     s_sq = s.double().pow(2).sum(1)
-    blocks = [(qb.double().pow(2).sum(1, keepdim=True) - 2 * (qb @ s.T).double() + s_sq).clamp_min(0)
-              for qb in torch.split(q, batch_size)]
-    return torch.cat(blocks)
+    out = torch.empty(len(q), len(s), dtype=torch.float64, device=s.device)
+    for rows, qb in zip(torch.split(out, batch_size), torch.split(q, batch_size)):
+        # in place, in the old order ((|q|^2 - 2 q.s) + |s|^2: the same bits), into the output
+        rows.copy_(qb @ s.T).mul_(-2).add_(qb.double().pow(2).sum(1, keepdim=True)).add_(s_sq).clamp_min_(0)
+    return out
 
 
-def _parzen_from_distances(sq_dist: torch.Tensor, dim: int, sigma: float) -> torch.Tensor:
+def _parzen_from_distances(sq_dist: torch.Tensor, dim: int, sigmas: list[float]) -> list[torch.Tensor]:
+    """log p(x) [N] under the windows of each width in ``sigmas``, from squared distances [N, M].
+
+    A logsumexp whose largest term is taken out once for all widths: each row is shifted by
+    its smallest distance, so every remaining exponential lies in (0, 1] and float32 is enough
+    for them and their sum (relative error ~1e-7, ~1e-6 nats: a hundredth of the error of the
+    float32 products in :func:`_parzen_sq_distances`). Exponents are clamped at -87, just above
+    float32's smallest normal number: such a window is e^-87 times less likely than the nearest
+    one and adds nothing to a sum of at most M terms, while denormal exponentials are seven
+    times slower on a CPU. A float64 logsumexp per width made a Parzen estimate (10,000 test
+    digits, 10,000 windows, 20 widths) take 15-20 s on 2 cores; this takes 4 s.
+    """
     m = sq_dist.shape[1]
-    const = -math.log(m) - 0.5 * dim * math.log(2 * math.pi * sigma ** 2)
-    return torch.logsumexp(-sq_dist / (2 * sigma ** 2), dim=1) + const
+    nearest = sq_dist.min(1, keepdim=True).values
+    shifted = (sq_dist - nearest).float()
+    nearest = nearest.squeeze(1)
+    terms = torch.empty_like(shifted)  # reused for every width
+    out = []
+    for sigma in sigmas:
+        scale = 1 / (2 * sigma ** 2)
+        torch.mul(shifted, -scale, out=terms).clamp_min_(-87.0).exp_()
+        log_sum = terms.sum(1).double().log()
+        const = -math.log(m) - 0.5 * dim * math.log(2 * math.pi * sigma ** 2)
+        out.append(log_sum - nearest * scale + const)
+    return out
 
 
 def _check_sigma(sigma) -> float:
@@ -219,7 +242,7 @@ def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, sigma: float, 
     """
     sigma = _check_sigma(sigma)
     d = samples.reshape(len(samples), -1).shape[1]
-    out = [_parzen_from_distances(_parzen_sq_distances(samples, xb, batch_size), d, sigma)
+    out = [_parzen_from_distances(_parzen_sq_distances(samples, xb, batch_size), d, [sigma])[0]
            for xb in torch.split(x, batch_size)]
     return torch.cat(out).cpu()
 
@@ -236,7 +259,7 @@ def parzen_select_sigma(samples: torch.Tensor, x_valid: torch.Tensor, sigmas=Non
         raise ValueError("sigmas: give at least one window width")
     d = samples.reshape(len(samples), -1).shape[1]
     sq_dist = _parzen_sq_distances(samples, x_valid, 500)  # once, for every width
-    scores = {sg: float(_parzen_from_distances(sq_dist, d, sg).mean()) for sg in sigmas}
+    scores = {sg: float(ll.mean()) for sg, ll in zip(sigmas, _parzen_from_distances(sq_dist, d, sigmas))}
     return max(scores, key=scores.get), scores
 
 
