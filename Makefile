@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
 NBVAL := $(BIN)/python -m pytest --nbval $(NOTEBOOKS) --nbval-current-env \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=1800 -p no:cacheprovider
+	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=1800 -p no:cacheprovider \
+	--durations=15
 
 .PHONY: install npm book format test test-unit test-notebooks test-browser test-slow notebooks chromium bench sweep compare clean
 

@@ -165,3 +165,22 @@ def test_native_bfloat16_means_the_cpu_has_bfloat16_units():
     native = bool(flags & {"avx512_bf16", "amx_bf16"})
     assert bench.cpu_has_native_bfloat16() == native
     assert (bench.default_fit_options(torch.device("cpu")) == [{"amp": "bfloat16"}]) == native
+
+
+def test_nbval_times_sums_each_chapters_cells():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "nbval_times.py"
+    spec = importlib.util.spec_from_file_location("nbval_times", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    log = """============================= slowest durations ==============================
+713.61s call     book/11_final_analysis.ipynb::Cell 2
+2.50s setup    book/11_final_analysis.ipynb::Cell 0
+472.30s call     book/07_dcgan.ipynb::Cell 14
+0.01s teardown book/07_dcgan.ipynb::Cell 3
+1.00s call     tests/test_bench.py::test_something
+"""
+    seconds = module.chapter_seconds(log)
+    assert seconds == pytest.approx({"book/11_final_analysis.ipynb": 716.11, "book/07_dcgan.ipynb": 472.31})
