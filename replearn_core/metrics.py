@@ -193,7 +193,7 @@ def _parzen_sq_distances(samples: torch.Tensor, x: torch.Tensor, batch_size: int
     s_sq = s.double().pow(2).sum(1)
     out = torch.empty(len(q), len(s), dtype=torch.float64, device=s.device)
     for rows, qb in zip(torch.split(out, batch_size), torch.split(q, batch_size)):
-        # in place, in the old order ((|q|^2 - 2 q.s) + |s|^2: the same bits), into the output
+        # written into the output in place (no temporary per term), summed (|q|^2 - 2 q.s) + |s|^2
         rows.copy_(qb @ s.T).mul_(-2).add_(qb.double().pow(2).sum(1, keepdim=True)).add_(s_sq).clamp_min_(0)
     return out
 
