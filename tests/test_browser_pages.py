@@ -10,9 +10,11 @@
   output (warnings) in the text a reader sees; collapsed blocks (``hide-cell``, dropdowns)
   may hold them;
 * nothing wider than the text column: at 1400 px no element sticks out of the column and no
-  box scrolls sideways or cuts its content off; on the phone the same, except tables and
-  display maths, which may scroll inside their own box (``INTENTIONAL_SCROLL``); the page
-  itself never scrolls sideways;
+  box scrolls sideways or cuts its content off; on the phone the same, except tables, which
+  may scroll inside their own box (``INTENTIONAL_SCROLL``); the page itself never scrolls
+  sideways. Display equations are not excepted: MathJax 3 cannot break a line, so a formula
+  wider than the phone's column would scroll inside its box with its end out of sight; the
+  chapters write such formulas on several lines (``aligned``);
 * every figure (an ``img`` anywhere in the article, an ``svg`` in a cell output) sits in a
   ``<figure>`` with a numbered caption ("Figure 6.3 ...");
 * every bitmap is sharp: ``naturalWidth >= 2 x`` its rendered CSS width, less 2 pixels
@@ -47,9 +49,9 @@ pytestmark = pytest.mark.browser
 VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
 SHARP_SLACK_PX = 2
 SHRINK_TOLERANCE = 0.98
-#: Boxes that may scroll sideways on a phone (never at 1400 px): tables and display maths, or
-#: any box whose overflow is a table or an equation inside it.
-INTENTIONAL_SCROLL = "table, .rl-tables, .pst-scrollable-table-container, .table-wrapper, div.math, mjx-container"
+#: Boxes that may scroll sideways on a phone (never at 1400 px): tables, or any box whose
+#: overflow is a table inside it. Not display maths: an equation must fit the column.
+INTENTIONAL_SCROLL = "table, .rl-tables, .pst-scrollable-table-container, .table-wrapper"
 #: Chapter pages without a quiz: the appendix of explorers.
 QUIZ_EXEMPT = {"12_latent_explorers"}
 CHAPTER = re.compile(r"^\d\d_")
@@ -133,7 +135,7 @@ async ({intentional}) => {
       const o = getComputedStyle(el).overflowX;
       const entry = {where: where(el), by: el.scrollWidth - el.clientWidth,
                      intentional: !!(el.matches(intentional) || el.closest(intentional)
-                       || [...el.querySelectorAll('table, mjx-container')].some(
+                       || [...el.querySelectorAll('table')].some(
                             t => t.getBoundingClientRect().width > el.clientWidth + 1))};
       if (o === 'auto' || o === 'scroll') scrolling.push(entry); else cut.push(entry);
     }
