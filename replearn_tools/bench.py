@@ -718,13 +718,17 @@ def profile_category(name: str) -> str:
     return "other element-wise ops"
 
 
-def profile_steps(step, steps: int = 200, warmup: int = 10) -> dict:
+def profile_steps(step, steps: int = 200, warmup: int = 10, matrix_alone: bool = True) -> dict:
     """Time ``steps`` calls of ``step()``, then profile as many with ``torch.profiler``.
 
     Returns ``step_ms`` (wall time per step without the profiler), ``categories``: milliseconds
     per step of the ops' own time (self CPU time) per category, ``outside_ops_ms``: what the
     profiled step spends outside any op (Python, the autograd engine, the profiler itself), and
     ``top``: the ten ops with the most own time. Host time only: on a GPU it measures launches.
+    With ``matrix_alone``, also ``matrix_alone_ms``: the step's matrix products timed alone
+    (its float32 :func:`matrix_floor`), to compare with the "matrix products" category: the
+    products themselves can run slower inside a step (cold caches, threads woken from sleep,
+    other tenants of a virtual machine) than back to back, which no overhead removal recovers.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -746,7 +750,12 @@ def profile_steps(step, steps: int = 200, warmup: int = 10) -> dict:
         categories[key] = categories.get(key, 0.0) + e.self_cpu_time_total / 1e3 / steps
     inside = sum(categories.values())
     top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]
-    return {"steps": steps, "step_ms": step_ms, "profiled_step_ms": profiled_ms,
+    alone = {}
+    if matrix_alone:
+        floor = matrix_floor(step, 1, dtypes=("float32",), warmup=0)
+        if "float32" in floor["floor_s"]:
+            alone["matrix_alone_ms"] = floor["floor_s"]["float32"] * 1e3
+    return {**alone, "steps": steps, "step_ms": step_ms, "profiled_step_ms": profiled_ms,
             "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
             "outside_ops_ms": max(0.0, profiled_ms - inside),
             "top": [{"op": e.key, "ms_per_step": e.self_cpu_time_total / 1e3 / steps, "calls_per_step": e.count / steps}
@@ -796,6 +805,10 @@ def format_profile(profiles: dict) -> str:
         rows = [*p["categories"].items(), ("outside ops (Python, autograd engine, profiler)", p["outside_ops_ms"])]
         for category, ms in rows:
             lines.append(f"  {category:<50} {ms:7.3f} ms  {100 * ms / total:5.1f}%")
+            if category == "matrix products" and p.get("matrix_alone_ms"):
+                alone = p["matrix_alone_ms"]
+                lines.append(f"    {'the same products timed alone (the floor)':<48} {alone:7.3f} ms  "
+                             f"(inside the step {ms / alone:.2f}x as long)")
     return "\n".join(lines)
 
 

@@ -144,7 +144,10 @@ def test_profile_names_where_a_step_spends_its_time():
     assert p["steps"] == 5 and p["step_ms"] > 0
     assert p["categories"]["matrix products"] > 0 and "other element-wise ops" in p["categories"]
     assert p["top"][0]["calls_per_step"] >= 1
-    assert "matrix products" in bench.format_profile({"tiny": p})
+    # the one 64x64 product of the step, timed alone at its shape
+    assert 0 < p["matrix_alone_ms"] < 1e3
+    text = bench.format_profile({"tiny": p})
+    assert "matrix products" in text and "the same products timed alone" in text
 
 
 def _cpuinfo_flags() -> set[str] | None:
