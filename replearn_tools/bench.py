@@ -718,15 +718,15 @@ def profile_category(name: str) -> str:
     return "other element-wise ops"
 
 
-def profile_steps(step, steps: int = 200, warmup: int = 10, matrix_alone: bool = True) -> dict:
+def profile_steps(step, steps: int = 200, warmup: int = 10) -> dict:
     """Time ``steps`` calls of ``step()``, then profile as many with ``torch.profiler``.
 
     Returns ``step_ms`` (wall time per step without the profiler), ``categories``: milliseconds
     per step of the ops' own time (self CPU time) per category, ``outside_ops_ms``: what the
     profiled step spends outside any op (Python, the autograd engine, the profiler itself), and
     ``top``: the ten ops with the most own time. Host time only: on a GPU it measures launches.
-    With ``matrix_alone``, also ``matrix_alone_ms``: the step's matrix products timed alone
-    (its float32 :func:`matrix_floor`), to compare with the "matrix products" category: the
+    ``matrix_alone_ms`` is the step's matrix products timed alone (its float32
+    :func:`matrix_floor`), to compare with the "matrix products" category: the
     products themselves can run slower inside a step (cold caches, threads woken from sleep,
     other tenants of a virtual machine) than back to back, which no overhead removal recovers.
     """
@@ -750,11 +750,8 @@ def profile_steps(step, steps: int = 200, warmup: int = 10, matrix_alone: bool =
         categories[key] = categories.get(key, 0.0) + e.self_cpu_time_total / 1e3 / steps
     inside = sum(categories.values())
     top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]
-    alone = {}
-    if matrix_alone:
-        floor = matrix_floor(step, 1, dtypes=("float32",), warmup=0)
-        if "float32" in floor["floor_s"]:
-            alone["matrix_alone_ms"] = floor["floor_s"]["float32"] * 1e3
+    floor = matrix_floor(step, 1, dtypes=("float32",), warmup=0)
+    alone = {"matrix_alone_ms": floor["floor_s"]["float32"] * 1e3} if "float32" in floor["floor_s"] else {}
     return {**alone, "steps": steps, "step_ms": step_ms, "profiled_step_ms": profiled_ms,
             "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
             "outside_ops_ms": max(0.0, profiled_ms - inside),
